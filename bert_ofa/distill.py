@@ -1,0 +1,76 @@
+"""Distillation: ``DistillConfig`` and the losses (logits, hidden states, attention maps)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass
+class DistillConfig:
+    """What the student learns from the teacher.
+
+    ``mapping_layers``: hidden-state indices of the *student* to distil (0 = embeddings,
+    i = output of its i-th kept layer; default: all). Each maps to the teacher's hidden
+    state ``floor(i * L_teacher / depth)`` (DynaBERT's rule), so a shallow subnet learns the
+    teacher's states at the same relative depth. ``distill_fn(student, teacher, mask)``
+    replaces the per-layer loss (default: MSE over real tokens). ``lambda_attention`` > 0
+    distils attention maps (the model is switched to eager attention for them).
+    """
+
+    teacher_model: nn.Module | str | None = None
+    mapping_layers: Sequence[int] | None = None
+    lambda_distill: float = 0.1
+    lambda_logit: float = 1.0
+    lambda_label: float = 0.0
+    lambda_attention: float = 0.0
+    temperature: float = 1.0
+    distill_fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor] | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("lambda_distill", "lambda_logit", "lambda_label", "lambda_attention"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"DistillConfig.{name} must be >= 0, got {getattr(self, name)}")
+        if self.temperature <= 0:
+            raise ValueError(f"DistillConfig.temperature must be > 0, got {self.temperature}")
+        if self.mapping_layers is not None and any(int(i) < 0 for i in self.mapping_layers):
+            raise ValueError(f"DistillConfig.mapping_layers are hidden-state indices >= 0, got {self.mapping_layers}")
+
+    @property
+    def needs_hidden(self) -> bool:
+        return self.lambda_distill > 0
+
+    @property
+    def needs_attention(self) -> bool:
+        return self.lambda_attention > 0
+
+
+def masked_mse(student: torch.Tensor, teacher: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Mean squared error over real (unpadded) tokens; (B, T, H) or (B, heads, T, T) inputs."""
+    diff = (student - teacher).pow(2)
+    if mask is None:
+        return diff.mean()
+    if diff.dim() == 4:  # attention maps: (B, heads, T, T), mask queries
+        m = mask[:, None, :, None].to(diff.dtype)
+        return (diff * m).sum() / (m.sum() * diff.shape[1] * diff.shape[3]).clamp_min(1)
+    m = mask[:, :, None].to(diff.dtype)  # (B, T, 1)
+    return (diff * m).sum() / (m.sum() * diff.shape[-1]).clamp_min(1)
+
+
+def logit_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float, regression: bool) -> torch.Tensor:
+    """KL(teacher || student) at temperature T, times T^2 (zero when they agree); MSE for regression."""
+    if regression:
+        return F.mse_loss(student.float(), teacher.float())
+    t = temperature
+    return F.kl_div(F.log_softmax(student.float() / t, -1), F.log_softmax(teacher.float() / t, -1),
+                    reduction="batchmean", log_target=True) * t * t
+
+
+def layer_mapping(student_depth: int, teacher_layers: int, indices: Sequence[int] | None) -> list[tuple[int, int]]:
+    """(student hidden index, teacher hidden index) pairs by DynaBERT's rule."""
+    chosen = range(student_depth + 1) if indices is None else [i for i in indices if i <= student_depth]
+    return [(i, (i * teacher_layers) // student_depth) for i in chosen]

@@ -1,0 +1,200 @@
+"""``OFA``: wrap a supernet for training; the training loop stays the ordinary one.
+
+    ofa = OFA(model, run_config=RunConfig(...), distill_config=DistillConfig(teacher_model=t))
+    for epoch in range(ofa.num_epochs):
+        ofa.set_epoch(epoch)
+        for batch in loader:
+            for subnet in ofa.sample_subnets():
+                ofa.set_active_subnet(subnet)
+                student, teacher = ofa(**batch)
+                ofa.calc_distill_loss().backward()
+            optimizer.step(); optimizer.zero_grad()
+
+The teacher runs once per batch (its outputs are cached for the batch's tensors), not
+once per subnet.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from . import convert as _convert
+from .distill import DistillConfig, layer_mapping, logit_loss, masked_mse
+from .elastic import make_elastic
+from .schedule import Phase, ProgressiveSchedule, RunConfig
+from .subnet import SubnetConfig
+
+
+def _is_regression(model: nn.Module) -> bool:
+    config = getattr(model, "config", None)
+    return getattr(config, "problem_type", None) == "regression" or getattr(config, "num_labels", 2) == 1
+
+
+def load_teacher(teacher: nn.Module | str) -> nn.Module:
+    if isinstance(teacher, str):
+        from transformers import AutoModelForSequenceClassification
+
+        teacher = AutoModelForSequenceClassification.from_pretrained(teacher)
+    return teacher
+
+
+class OFA(nn.Module):
+    """A converted model plus its progressive-shrinking schedule and distillation."""
+
+    def __init__(self, model: nn.Module, run_config: RunConfig | None = None,
+                 distill_config: DistillConfig | None = None):
+        super().__init__()
+        self.model = model
+        self.space = _convert.get_search_space(model)  # raises if the model was not converted
+        self.run_config = run_config or RunConfig()
+        self.schedule = ProgressiveSchedule(self.run_config, self.space)
+        self.distill_config = distill_config
+        self._teacher: list[nn.Module] = []  # a list: not a submodule, so not trained or saved
+        self.epoch, self.global_step = 0, 0
+        self.current_subnets: list[SubnetConfig] = []
+        self._cache_key: tuple | None = None
+        self._teacher_out: Any = None
+        self._last: dict[str, Any] = {}
+        self.last_losses: dict[str, float] = {}
+        dc = distill_config
+        if dc is not None and dc.teacher_model is not None:
+            teacher = load_teacher(dc.teacher_model).eval()
+            teacher.requires_grad_(False)
+            self._teacher.append(teacher)
+            if dc.needs_attention:  # sdpa returns no attention maps
+                for m in (model, teacher):
+                    m.set_attn_implementation("eager")
+            t_hidden = teacher.config.hidden_size
+            if dc.needs_hidden and (t_hidden != self.space.hidden_size or len(self.space.hidden) > 1):
+                # maps the student's (active) hidden size to the teacher's; trained with the student
+                proj = nn.Linear(self.space.hidden_size, t_hidden, bias=False)
+                with torch.no_grad():
+                    proj.weight.zero_()
+                    n = min(t_hidden, self.space.hidden_size)
+                    proj.weight[:n, :n] = torch.eye(n)
+                self.projection = make_elastic(proj, "linear")
+
+    # ---- the active subnet and the schedule -------------------------------------------------
+    @property
+    def teacher(self) -> nn.Module | None:
+        return self._teacher[0] if self._teacher else None
+
+    @property
+    def num_epochs(self) -> int:
+        return self.schedule.num_epochs
+
+    @property
+    def current_phase(self) -> Phase:
+        return self.schedule.phase_at(self.epoch)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def sample_subnets(self, global_step: int | None = None) -> list[SubnetConfig]:
+        """The subnets to train at this step (``dynamic_batch_size`` of them); advances the step."""
+        step = self.global_step if global_step is None else global_step
+        self.current_subnets = self.schedule.subnets_for_step(self.epoch, step)
+        self.global_step = step + 1
+        return self.current_subnets
+
+    def set_active_subnet(self, subnet: SubnetConfig) -> None:
+        _convert.set_active_subnet(self.model, subnet)
+
+    def get_active_subnet(self) -> SubnetConfig:
+        return _convert.get_active_subnet(self.model)
+
+    def largest_subnet(self) -> SubnetConfig:
+        return _convert.largest_subnet(self.model)
+
+    def smallest_subnet(self) -> SubnetConfig:
+        return _convert.smallest_subnet(self.model)
+
+    def _apply(self, fn, *args, **kwargs):  # .to()/.cuda()/.half() move the teacher too
+        super()._apply(fn, *args, **kwargs)
+        for teacher in self._teacher:
+            teacher._apply(fn, *args, **kwargs)
+        return self
+
+    def train(self, mode: bool = True) -> "OFA":
+        super().train(mode)
+        for teacher in self._teacher:
+            teacher.eval()  # the teacher never uses dropout
+        return self
+
+    # ---- forward and losses -----------------------------------------------------------------
+    def _teacher_outputs(self, inputs: dict[str, Any]) -> Any:
+        ids = inputs.get("input_ids")
+        key = None if ids is None else (id(ids), ids.data_ptr(), ids._version, tuple(ids.shape))
+        if key is None or key != self._cache_key:
+            dc = self.distill_config
+            with torch.no_grad():
+                self._teacher_out = self.teacher(
+                    **inputs, output_hidden_states=dc.needs_hidden, output_attentions=dc.needs_attention)
+            self._cache_key = key
+        return self._teacher_out
+
+    def forward(self, **batch: Any):
+        """The student's outputs; with a teacher, ``(student_outputs, teacher_outputs)``."""
+        dc = self.distill_config
+        if self.teacher is None:
+            out = self.model(**batch)
+            self._last = {"student": out, "teacher": None, "mask": batch.get("attention_mask")}
+            return out
+        inputs = {k: v for k, v in batch.items() if k != "labels"}
+        student = self.model(**batch, output_hidden_states=dc.needs_hidden, output_attentions=dc.needs_attention)
+        teacher = self._teacher_outputs(inputs)
+        self._last = {"student": student, "teacher": teacher, "mask": batch.get("attention_mask")}
+        return student, teacher
+
+    def calc_distill_loss(self, student: Any = None, teacher: Any = None,
+                          attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Weighted logit + hidden-state (+ attention, + label) loss of the last forward."""
+        student = student if student is not None else self._last["student"]
+        teacher = teacher if teacher is not None else self._last["teacher"]
+        mask = attention_mask if attention_mask is not None else self._last.get("mask")
+        dc = self.distill_config or DistillConfig(lambda_logit=0, lambda_distill=0, lambda_label=1)
+        parts: dict[str, torch.Tensor] = {}
+        if teacher is not None and dc.lambda_logit > 0:
+            parts["logit"] = dc.lambda_logit * logit_loss(student.logits, teacher.logits, dc.temperature,
+                                                          _is_regression(self.model))
+        if teacher is not None and dc.needs_hidden:
+            parts["hidden"] = dc.lambda_distill * self._hidden_loss(student, teacher, mask, dc)
+        if teacher is not None and dc.needs_attention:
+            parts["attention"] = dc.lambda_attention * self._attention_loss(student, teacher, mask, dc)
+        if dc.lambda_label > 0:
+            if getattr(student, "loss", None) is None:
+                raise ValueError("lambda_label > 0 needs 'labels' in the batch")
+            parts["label"] = dc.lambda_label * student.loss
+        if not parts:
+            raise ValueError("nothing to optimise: give a teacher or lambda_label > 0 (and labels)")
+        self.last_losses = {k: float(v.detach()) for k, v in parts.items()}
+        return sum(parts.values())
+
+    def _pairs(self, student_depth: int, teacher: Any, dc: DistillConfig) -> list[tuple[int, int]]:
+        return layer_mapping(student_depth, len(teacher.hidden_states) - 1, dc.mapping_layers)
+
+    def _hidden_loss(self, student: Any, teacher: Any, mask, dc: DistillConfig) -> torch.Tensor:
+        fn = dc.distill_fn or masked_mse
+        hidden = _convert.get_active_subnet(self.model).hidden
+        proj = getattr(self, "projection", None)
+        if proj is not None:
+            proj.set_active(hidden, None)
+        losses = []
+        for s, t in self._pairs(len(student.hidden_states) - 1, teacher, dc):
+            h = student.hidden_states[s]
+            if proj is not None and (h.shape[-1] != teacher.hidden_states[t].shape[-1] or hidden != self.space.hidden_size):
+                h = proj(h)
+            losses.append(fn(h, teacher.hidden_states[t], mask))
+        return torch.stack(losses).mean()
+
+    def _attention_loss(self, student: Any, teacher: Any, mask, dc: DistillConfig) -> torch.Tensor:
+        losses = []
+        for s, t in self._pairs(len(student.attentions), teacher, dc):
+            if s == 0:
+                continue  # index 0 is the embeddings: no attention map
+            a = student.attentions[s - 1]
+            losses.append(masked_mse(a, teacher.attentions[t - 1][:, : a.shape[1]], mask))
+        return torch.stack(losses).mean()

@@ -1,5 +1,6 @@
 """bert_ofa: Once-For-All compression of BERT-family models (PyTorch / Hugging Face)."""
 
+from . import compact  # registers bert_ofa_compact with the transformers Auto classes
 from .arch import ARCHS, SUPPORTED_MODEL_TYPES, ArchSpec, Slot
 from .convert import (
     Convert,
@@ -11,8 +12,16 @@ from .convert import (
     smallest_subnet,
     subnet_from_mults,
 )
+from .distill import DistillConfig
+from .importance import Importance, compute_importance, permute_model, reorder_by_importance
+from .ofa import OFA
+from .schedule import ProgressiveSchedule, RunConfig
+from .trainer import OFATrainingArguments, train_ofa
 from .counting import active_subnet, count_flops, count_params
+from .export import export_subnet
 from .extract import extract_subnet
+from .hub import push_to_hub
+from .persist import ExportArguments, load_supernet, run_export, save_supernet
 from .space import SearchSpace, SupernetConfig, depth_layers, supernet
 from .subnet import SubnetConfig, SubnetError
 
@@ -25,4 +34,7 @@ __all__ = [
     "set_active_subnet", "get_active_subnet", "get_search_space", "active_subnet",
     "largest_subnet", "smallest_subnet", "sample_subnet", "subnet_from_mults",
     "extract_subnet", "count_params", "count_flops",
+    "OFA", "RunConfig", "DistillConfig", "ProgressiveSchedule", "OFATrainingArguments", "train_ofa",
+    "export_subnet", "push_to_hub", "ExportArguments", "run_export", "save_supernet", "load_supernet",
+    "Importance", "compute_importance", "permute_model", "reorder_by_importance",
 ]

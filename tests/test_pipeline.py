@@ -1,0 +1,80 @@
+"""The whole job (run_glue_ofa.py / bert-ofa) on fixture GLUE data and a tiny model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import bert_ofa as bo
+from bert_ofa.cli import main as bert_ofa_main
+from bert_ofa.cli import run_glue_ofa
+
+
+@pytest.fixture
+def tiny_encoder_dir(tiny_bert, tmp_path):
+    """A bare (not fine-tuned) tiny BERT encoder and its tokenizer."""
+    from transformers import BertModel
+
+    model, tokenizer = tiny_bert()
+    torch.manual_seed(0)
+    encoder = BertModel(model.config)
+    path = tmp_path / "encoder"
+    encoder.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def test_run_glue_ofa_end_to_end(tiny_encoder_dir, glue_dir, tmp_path):
+    out = tmp_path / "run"
+    run_glue_ofa(["--task_name", "mrpc", "--model_name_or_path", str(tiny_encoder_dir), "--glue_dir", str(glue_dir),
+                  "--output_dir", str(out), "--train_batch_size", "4", "--teacher_epochs", "1",
+                  "--expand_ratio", "[0.5]", "--depth_mult", "[0.5]", "--n_epochs", "[[1], [2], [3]]",
+                  "--learning_rate", "[1e-3, 1e-3, 5e-4]", "--importance_samples", "8", "--max_seq_length", "32",
+                  "--disable_tqdm", "true"])
+    assert (out / "teacher" / "eval_results.json").is_file()  # not fine-tuned: a teacher was trained first
+    summary = json.loads((out / "subnets.json").read_text())
+    names = [r["name"] for r in summary["subnets"]]
+    assert names[:2] == ["largest", "smallest"] and "width 0.5 x depth 0.5" in names
+    assert summary["train_state"]["epoch"] == 3
+    rows = {r["name"]: r for r in summary["subnets"]}
+    assert rows["smallest"]["params"] < rows["largest"]["params"] == summary["teacher_params"]
+    assert rows["smallest"]["flops"] < rows["largest"]["flops"]
+    table = (out / "results.md").read_text()
+    assert "| MRPC | f1/accuracy |" in table and "width 0.5 x depth 0.5" in table
+    assert sorted(p.name for p in out.glob("checkpoint-*"))  # phase-boundary checkpoints
+
+    # the saved supernet scores the same as during the run, via the CLI
+    metrics_file = tmp_path / "m.json"
+    bert_ofa_main(["evaluate", "--model", str(out / "supernet"), "--task_name", "mrpc", "--glue_dir", str(glue_dir),
+                   "--max_seq_length", "32", "--width_mult", "0.5", "--depth_mult", "0.5",
+                   "--output_file", str(metrics_file)])
+    got = json.loads(metrics_file.read_text())
+    want = rows["width 0.5 x depth 0.5"]["metrics"]
+    assert got["eval_f1"] == pytest.approx(want["eval_f1"]) and got["eval_loss"] == pytest.approx(want["eval_loss"], rel=1e-5)
+
+    # export that subnet and score the standalone model: same loss
+    bert_ofa_main(["export", "--supernet", str(out / "supernet"), "--output_dir", str(tmp_path / "exported"),
+                   "--width_mult", "0.5", "--depth_mult", "0.5"])
+    bert_ofa_main(["evaluate", "--model", str(tmp_path / "exported"), "--task_name", "mrpc", "--glue_dir",
+                   str(glue_dir), "--max_seq_length", "32", "--output_file", str(metrics_file)])
+    exported = json.loads(metrics_file.read_text())
+    assert exported["eval_loss"] == pytest.approx(want["eval_loss"], rel=1e-5)
+
+
+def test_train_without_teacher_needs_a_finetuned_model(tiny_encoder_dir, glue_dir, tmp_path):
+    with pytest.raises(ValueError, match="not fine-tuned for mrpc: give --teacher_model"):
+        bert_ofa_main(["train", "--task_name", "mrpc", "--model_name_or_path", str(tiny_encoder_dir),
+                       "--glue_dir", str(glue_dir), "--output_dir", str(tmp_path / "x")])
+
+
+def test_cli_usage_and_bad_json(capsys):
+    assert bert_ofa_main(["--help"]) == 0
+    assert "finetune,evaluate,train,export" in capsys.readouterr().out
+    assert bert_ofa_main(["frobnicate"]) == 2
+    from bert_ofa.pipeline import OFARunArguments
+
+    with pytest.raises(ValueError, match="n_epochs must be JSON"):
+        OFARunArguments(n_epochs="[[1],").run_config()
+    assert bo.RunConfig is OFARunArguments().run_config().__class__

@@ -54,7 +54,7 @@ def load_supernet(path: str | os.PathLike, auto_class=None) -> nn.Module:
     """Load a supernet directory (``AutoModelForSequenceClassification`` unless ``auto_class``), converted, eval mode.
 
     Raises ``FileNotFoundError`` for a folder that is not a supernet directory and
-    ``ValueError`` if the stored config no longer resolves to the stored space.
+    ``ValueError`` if the stored space does not fit the stored model.
     """
     from transformers import AutoModelForSequenceClassification
 
@@ -63,14 +63,8 @@ def load_supernet(path: str | os.PathLike, auto_class=None) -> nn.Module:
         raise FileNotFoundError(f"{path} is not a supernet directory (needs config.json and {SPACE_FILE}; "
                                 "write one with bert_ofa.persist.save_supernet)")
     space = SearchSpace.from_dict(json.loads((path / SPACE_FILE).read_text(encoding="utf-8")))
-    config_file = path / CONFIG_FILE
-    config = (SupernetConfig(**json.loads(config_file.read_text(encoding="utf-8"))) if config_file.is_file()
-              else supernet_config_for(space))
     model = (auto_class or AutoModelForSequenceClassification).from_pretrained(path).eval()
-    Convert(config).convert(model)
-    if get_search_space(model) != space:
-        raise ValueError(f"{path}: {CONFIG_FILE} resolves to {get_search_space(model).to_dict()} on this model, "
-                         f"not to the saved {SPACE_FILE} {space.to_dict()}")
+    Convert(space).convert(model)  # raises if the space does not fit this model's shape
     return model
 
 

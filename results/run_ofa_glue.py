@@ -1,0 +1,100 @@
+"""OFA on a GLUE task with the MiniLM-L6 teacher, plus the no-progressive-shrinking baseline.
+
+    python results/run_ofa_glue.py --task mrpc [--teacher outputs/teachers/mrpc] [--output_root outputs/ofa]
+
+1. run_glue_ofa's pipeline (reorder by importance on training data, progressive shrinking,
+   distillation) -> results/records/ofa_<task>.json (every representative subnet's dev score);
+2. the same shapes cut from the teacher by importance and fine-tuned directly (label loss,
+   no progressive shrinking) -> results/records/direct_<task>.json.
+results/make_tables.py renders both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import logging
+import os
+import time
+
+import torch
+from torch.utils.data import DataLoader
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
+
+import bert_ofa as bo
+from bert_ofa.finetune import MODEL_INPUTS, GlueDataArguments, evaluate_loaders, make_collator, task_loss
+from bert_ofa.pipeline import OFAModelArguments, OFARunArguments, run_pipeline
+from bert_ofa.records import write_record
+from bert_ofa.trainer import OFATrainingArguments
+from glue_tasks import get_task, load_glue, tokenize_glue
+
+RECIPE = dict(n_epochs="[[1], [2], [3]]", learning_rate="5e-5", dynamic_batch_size="3")
+SHAPES = {"width 0.5 x depth 1.0": (0.5, 1.0), "width 1.0 x depth 0.5": (1.0, 0.5)}
+
+
+def direct_baseline(teacher_path: str, task_name: str, epochs: float, lr: float, seed: int,
+                    max_seq_length: int, importance_samples: int) -> dict:
+    """Cut each shape from the importance-reordered teacher and fine-tune it with the label loss."""
+    task = get_task(task_name)
+    tokenizer = AutoTokenizer.from_pretrained(teacher_path)
+    raw = load_glue(task, splits=[task.train_split, *task.eval_splits])
+    data = tokenize_glue(raw, tokenizer, task, max_seq_length)
+    train = data["train"].select_columns([c for c in data["train"].column_names if c in MODEL_INPUTS or c == "label"])
+    collator = make_collator(tokenizer)
+    dev = {s: DataLoader(data[s], batch_size=64, collate_fn=collator) for s in task.eval_splits}
+    teacher = AutoModelForSequenceClassification.from_pretrained(teacher_path)
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.randperm(len(train), generator=g)[:importance_samples].tolist()
+    bo.reorder_by_importance(teacher, bo.compute_importance(
+        teacher, [collator([train[i] for i in idx[j:j + 32]]) for j in range(0, len(idx), 32)]))
+    bo.Convert(bo.supernet(expand_ratio=[0.5], depth_mult=[0.5])).convert(teacher)
+    results = {}
+    for name, (w, d) in SHAPES.items():
+        sub = bo.subnet_from_mults(teacher, w, d)
+        model = bo.extract_subnet(teacher, sub).train()
+        torch.manual_seed(seed)
+        loader = DataLoader(train, batch_size=32, shuffle=True, collate_fn=collator)
+        opt = torch.optim.AdamW(model.parameters(), lr=lr)
+        total = int(epochs * len(loader))
+        sched = get_linear_schedule_with_warmup(opt, 0, total)
+        start = time.time()
+        for _ in range(int(epochs)):
+            for batch in loader:
+                logits = model(**{k: batch[k] for k in MODEL_INPUTS if k in batch}).logits
+                task_loss(task, logits, batch["labels"]).backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                opt.step(), sched.step(), opt.zero_grad()
+        results[name] = {"subnet": sub.to_dict(), "params": bo.count_params(teacher, sub),
+                         "metrics": evaluate_loaders(model, task, dev), "train_time_s": time.time() - start}
+        logging.info("direct %s: %s", name, results[name]["metrics"])
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--task", required=True)
+    parser.add_argument("--teacher", default=None, help="default: outputs/teachers/<task> (run_glue_baselines.py)")
+    parser.add_argument("--output_root", default="outputs/ofa")
+    parser.add_argument("--max_seq_length", type=int, default=128)
+    parser.add_argument("--skip_direct", action="store_true")
+    parser.add_argument("--records", default="results/records")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    task = get_task(args.task).hub_name
+    teacher = args.teacher or os.path.join("outputs", "teachers", task)
+    model_args = OFAModelArguments(model_name_or_path=teacher, teacher_model=teacher)
+    data_args = GlueDataArguments(task_name=task, max_seq_length=args.max_seq_length)
+    run_args = OFARunArguments(**RECIPE)
+    train_args = OFATrainingArguments(output_dir=os.path.join(args.output_root, task), logging_steps=10,
+                                      resume_from_checkpoint=None)
+    summary = run_pipeline(model_args, data_args, run_args, train_args)
+    write_record(os.path.join(args.records, f"ofa_{task}.json"), "glue_ofa", summary, task=task, recipe=RECIPE)
+    if not args.skip_direct:
+        epochs = 3.0
+        direct = direct_baseline(teacher, task, epochs, 5e-5, 42, args.max_seq_length, model_args.importance_samples)
+        write_record(os.path.join(args.records, f"direct_{task}.json"), "glue_direct", direct, task=task,
+                     settings={"epochs": epochs, "learning_rate": 5e-5, "batch": 32, "loss": "label"})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,4 +1,4 @@
-"""``bert-ofa``: finetune | evaluate | train | export. Each subcommand's options come from
+"""``bert-ofa``: finetune | evaluate | train | export | search | latency-table. Each subcommand's options come from
 dataclasses (``HfArgumentParser``); ``bert-ofa <command> --help`` lists them.
 """
 
@@ -98,8 +98,23 @@ def cmd_export(argv: list[str]) -> dict:
     return {"output_dir": str(run_export(args))}
 
 
+def cmd_search(argv: list[str]) -> dict:
+    from .search import SearchArguments, run_search
+
+    (args,) = _parse((SearchArguments,), argv)
+    return run_search(args)
+
+
+def cmd_latency_table(argv: list[str]) -> dict:
+    from .latency import LatencyTableArguments, run_latency_table
+
+    (args,) = _parse((LatencyTableArguments,), argv)
+    return run_latency_table(args)
+
+
 COMMANDS: dict[str, Callable[[list[str]], dict]] = {
     "finetune": cmd_finetune, "evaluate": cmd_evaluate, "train": cmd_train, "export": cmd_export,
+    "search": cmd_search, "latency-table": cmd_latency_table,
 }
 
 

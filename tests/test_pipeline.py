@@ -71,7 +71,7 @@ def test_train_without_teacher_needs_a_finetuned_model(tiny_encoder_dir, glue_di
 
 def test_cli_usage_and_bad_json(capsys):
     assert bert_ofa_main(["--help"]) == 0
-    assert "finetune,evaluate,train,export" in capsys.readouterr().out
+    assert "finetune,evaluate,train,export,search,latency-table" in capsys.readouterr().out
     assert bert_ofa_main(["frobnicate"]) == 2
     from bert_ofa.pipeline import OFARunArguments
 

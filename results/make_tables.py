@@ -67,6 +67,45 @@ def bench_elastic() -> str | None:
     return "\n".join(lines) + "\n"
 
 
+def bench_export() -> str | None:
+    records = _load("bench_export.json")
+    if not records:
+        return None
+    rec = records[0]
+    lines = ["# Exported subnets: speed (CPU)", "",
+             "Interleaved medians in one run. Generated from `results/records/bench_export.json`.", "",
+             "| Shape | Batch x seq | Case | Ratio | Speedup (PyTorch) | Speedup (ONNX Runtime) | FLOP ratio |",
+             "|---|---|---|---|---|---|---|"]
+    for row in rec["results"]:
+        cells = [row["shape"], f"{row['batch']} x {row['seq']}", row["case"],
+                 f"{row['ratio']:.3f} ({row['target']})" if "ratio" in row else "",
+                 f"{row['speedup_torch']:.2f}x" if "speedup_torch" in row else "",
+                 f"{row['speedup_onnx']:.2f}x" if "speedup_onnx" in row else "",
+                 f"{row['flop_ratio']:.2f}x" if "flop_ratio" in row else ""]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", _env_line(records), "", f"Command: `{rec['command']}`"]
+    return "\n".join(lines) + "\n"
+
+
+def bench_ofa_step() -> str | None:
+    records = _load("bench_ofa_step.json")
+    if not records:
+        return None
+    rec = records[0]
+    speed, memory = rec["results"]["speed"], rec["results"]["memory"]
+    lines = ["# Cost of an OFA training step (CPU)", "",
+             f"{rec['shape']} shape, batch {rec['batch']}, sequence {rec['seq']}; {speed['k']} subnets per step "
+             "(largest, smallest, width 0.5) with a teacher. Generated from `results/records/bench_ofa_step.json`.", "",
+             "| Measure | OFA | Reference | Ratio | Target |", "|---|---|---|---|---|",
+             f"| time per step | {speed['ofa_step_s']:.2f} s | {speed['plain_steps_s']:.2f} s (plain steps of the "
+             f"{speed['k']} subnets) + {speed['teacher_forward_s']:.2f} s (one teacher forward) | "
+             f"{speed['ratio']:.3f} | {speed['target']} |",
+             f"| peak memory | {memory['ofa_peak_mb']:.0f} MB | {memory['plain_peak_mb']:.0f} MB (plain step of the "
+             f"largest) + {memory['teacher_mb']:.0f} MB (teacher weights) | {memory['ratio']:.3f} | {memory['target']} |",
+             "", _env_line(records), "", f"Command: `{rec['command']}`"]
+    return "\n".join(lines) + "\n"
+
+
 def _score(task, metrics: dict) -> str:
     return "/".join(f"{metrics.get(f'eval_{m}', float('nan')):.4f}" for m in task.metric_names)
 
@@ -101,7 +140,8 @@ def glue_ofa() -> str | None:
 
 def main() -> None:
     for name, render in (("glue_baseline.md", glue_baseline), ("bench_elastic.md", bench_elastic),
-                         ("glue_ofa.md", glue_ofa)):
+                         ("glue_ofa.md", glue_ofa), ("bench_export.md", bench_export),
+                         ("bench_ofa_step.md", bench_ofa_step)):
         text = render()
         if text is not None:
             (HERE / name).write_text(text)

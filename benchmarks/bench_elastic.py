@@ -36,7 +36,8 @@ def compare(a, b, batch, repeats: int) -> tuple[float, float]:
     """Median seconds of a and b, runs interleaved so that machine noise hits both."""
     ta, tb = [], []
     with torch.inference_mode():
-        timed(a, batch), timed(b, batch)  # warm-up
+        for _ in range(2):  # warm-up: the first runs of a process pay for allocations
+            timed(a, batch), timed(b, batch)
         for i in range(repeats):
             first, second = (a, b) if i % 2 == 0 else (b, a)
             t1, t2 = timed(first, batch), timed(second, batch)

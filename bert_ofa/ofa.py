@@ -55,7 +55,8 @@ class OFA(nn.Module):
         self._teacher: list[nn.Module] = []  # a list: not a submodule, so not trained or saved
         self.epoch, self.global_step = 0, 0
         self.current_subnets: list[SubnetConfig] = []
-        self._cache_key: tuple | None = None
+        self._cache_ids: torch.Tensor | None = None  # held, so its id/address cannot be reused
+        self._cache_version = -1
         self._teacher_out: Any = None
         self._last: dict[str, Any] = {}
         self.last_losses: dict[str, float] = {}
@@ -127,13 +128,12 @@ class OFA(nn.Module):
     # ---- forward and losses -----------------------------------------------------------------
     def _teacher_outputs(self, inputs: dict[str, Any]) -> Any:
         ids = inputs.get("input_ids")
-        key = None if ids is None else (id(ids), ids.data_ptr(), ids._version, tuple(ids.shape))
-        if key is None or key != self._cache_key:
+        if ids is None or ids is not self._cache_ids or ids._version != self._cache_version:
             dc = self.distill_config
             with torch.no_grad():
                 self._teacher_out = self.teacher(
                     **inputs, output_hidden_states=dc.needs_hidden, output_attentions=dc.needs_attention)
-            self._cache_key = key
+            self._cache_ids, self._cache_version = ids, -1 if ids is None else ids._version
         return self._teacher_out
 
     def forward(self, **batch: Any):

@@ -153,6 +153,23 @@ def test_teacher_runs_once_per_batch_and_loss_decreases(tmp_path):
     assert eval_loss() < before * 0.8
 
 
+def test_teacher_cache_is_per_batch_tensor():
+    ofa = make_ofa().eval()
+    calls = []
+    ofa.teacher.register_forward_hook(lambda *a: calls.append(1))
+    batch = tiny_batch()
+    for sub in ofa.sample_subnets(0) + ofa.sample_subnets(1):
+        ofa.set_active_subnet(sub)
+        ofa(**batch)
+    assert len(calls) == 1  # one batch: one teacher forward, whatever the number of subnets
+    for _ in range(3):  # fresh batches (freed after each call) always get their own teacher forward
+        ofa(**tiny_batch())
+    assert len(calls) == 4
+    batch["input_ids"][0, 0] = 7  # changed in place: the cache must not answer
+    ofa(**batch)
+    assert len(calls) == 5
+
+
 def _weights(ofa):
     return {k: v.detach().clone() for k, v in ofa.state_dict().items()}
 

@@ -94,7 +94,6 @@ def test_backward_reaches_exactly_the_active_slices(arch):
     out = model(**tiny_batch(), labels=torch.tensor([0, 1, 2]))
     out.loss.backward()
     state = bo.convert.get_state(model)
-    hd = state.space.head_dim
     for ref in state.slots:
         module = model.get_submodule(ref.path)
         grad = module.weight.grad
@@ -106,7 +105,6 @@ def test_backward_reaches_exactly_the_active_slices(arch):
         mask[tuple(slice(0, n) for n in active.shape)] = True
         assert not grad[~mask].any(), f"{ref.path}: gradient outside the active slice"
         assert grad[mask].abs().sum() > 0, f"{ref.path}: no gradient inside the active slice"
-    assert hd == 8
 
 
 def test_depth_runs_only_the_kept_layers():

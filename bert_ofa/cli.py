@@ -14,6 +14,7 @@ DEMO_ARGS = [  # MiniLM-L6 on MRPC, a few minutes on 2 CPU cores
     "--task_name", "mrpc", "--output_dir", "outputs/demo_mrpc", "--max_train_samples", "1000",
     "--max_seq_length", "64", "--teacher_epochs", "2", "--n_epochs", "[[1], [2], [3]]",
     "--learning_rate", "5e-5", "--importance_samples", "128", "--disable_tqdm", "false",
+    "--overwrite_output_dir", "true",  # the demo reruns from scratch
 ]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import shutil
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -17,7 +18,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
+from .checkpoint import find_checkpoint, list_checkpoints, load_checkpoint, save_checkpoint
 from .ofa import OFA
 
 logger = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ class OFATrainingArguments:
     save_steps: int = 0
     save_total_limit: int = 2
     resume_from_checkpoint: str | None = None
+    overwrite_output_dir: bool = False
     max_steps: int | None = None
     max_steps_per_epoch: int | None = None
     report_to: str = "none"
@@ -104,6 +106,14 @@ def train_ofa(ofa: OFA, train_dataset: Sequence[Any], collate_fn: Callable[[list
     if args.max_steps_per_epoch:
         steps_per_epoch = min(steps_per_epoch, args.max_steps_per_epoch)
     state = {"epoch": 0, "batch": 0, "global_step": 0, "updates": 0}
+    old = list_checkpoints(args.output_dir) if not args.resume_from_checkpoint else []
+    if old and not args.overwrite_output_dir:  # a later "latest" resume would mix two runs
+        raise ValueError(f"{args.output_dir} holds checkpoints of an earlier run ({old[-1].name}); continue it with "
+                         "--resume_from_checkpoint latest, or start over with --overwrite_output_dir")
+    if accelerator.is_main_process:
+        for path in old:
+            shutil.rmtree(path, ignore_errors=True)
+    accelerator.wait_for_everyone()
     if args.resume_from_checkpoint:
         path = find_checkpoint(args.resume_from_checkpoint, args.output_dir)
         state = load_checkpoint(path, ofa, optimizer)

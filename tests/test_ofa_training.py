@@ -196,6 +196,13 @@ def test_resume_gives_the_same_weights(tmp_path):
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         train_ofa(make_ofa(run), data, collate,
                   OFATrainingArguments(output_dir=str(tmp_path / "c"), resume_from_checkpoint="latest"))
+    # a new run into a folder with another run's checkpoints is refused, unless told to overwrite
+    fresh = OFATrainingArguments(output_dir=str(tmp_path / "b"), disable_tqdm=True, max_steps=2)
+    with pytest.raises(ValueError, match="--resume_from_checkpoint latest, or start over with --overwrite_output_dir"):
+        train_ofa(make_ofa(run), data, collate, fresh)
+    fresh.overwrite_output_dir, fresh.save_steps = True, 1
+    train_ofa(make_ofa(run), data, collate, fresh)
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["checkpoint-1", "checkpoint-2"]
 
 
 @pytest.mark.parametrize("arch", ARCHS)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import logging
 import os
 import time
@@ -28,7 +29,12 @@ from bert_ofa.records import write_record
 from bert_ofa.trainer import OFATrainingArguments
 from glue_tasks import get_task, load_glue, tokenize_glue
 
-RECIPE = dict(n_epochs="[[1], [2], [3]]", learning_rate="5e-5", dynamic_batch_size="3")
+# The teacher is already fine-tuned, so no "largest" stage: width for 2 epochs (two phases),
+# then depth for 3 (DynaBERT gives each stage 3 epochs and weights hidden states 1.0); the
+# label loss too, since this teacher is no stronger than a directly fine-tuned half-width model.
+RECIPE = dict(n_epochs="[[1, 2], [3, 4, 5]]", learning_rate="5e-5", dynamic_batch_size="3",
+              elastic_order='["width", "depth"]')
+DISTILL = dict(lambda_distill=1.0, lambda_logit=1.0, lambda_label=1.0)
 SHAPES = {"width 0.5 x depth 1.0": (0.5, 1.0), "width 1.0 x depth 0.5": (1.0, 0.5)}
 
 
@@ -77,18 +83,30 @@ def main() -> None:
     parser.add_argument("--output_root", default="outputs/ofa")
     parser.add_argument("--max_seq_length", type=int, default=128)
     parser.add_argument("--skip_direct", action="store_true")
+    parser.add_argument("--skip_ofa", action="store_true", help="only the direct baseline")
+    parser.add_argument("--recipe", default="{}", help="JSON overriding RECIPE/DISTILL keys")
+    parser.add_argument("--resume", action="store_true", help="continue the OFA run from its latest checkpoint")
     parser.add_argument("--records", default="results/records")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     task = get_task(args.task).hub_name
     teacher = args.teacher or os.path.join("outputs", "teachers", task)
-    model_args = OFAModelArguments(model_name_or_path=teacher, teacher_model=teacher)
-    data_args = GlueDataArguments(task_name=task, max_seq_length=args.max_seq_length)
-    run_args = OFARunArguments(**RECIPE)
-    train_args = OFATrainingArguments(output_dir=os.path.join(args.output_root, task), logging_steps=10,
-                                      resume_from_checkpoint=None)
-    summary = run_pipeline(model_args, data_args, run_args, train_args)
-    write_record(os.path.join(args.records, f"ofa_{task}.json"), "glue_ofa", summary, task=task, recipe=RECIPE)
+    override = json.loads(args.recipe)
+    recipe = {k: override.get(k, v) for k, v in RECIPE.items()}
+    distill = {k: override.get(k, v) for k, v in DISTILL.items()}
+    unknown = set(override) - set(RECIPE) - set(DISTILL)
+    if unknown:
+        parser.error(f"--recipe keys {sorted(unknown)} unknown; choose from {sorted(RECIPE) + sorted(DISTILL)}")
+    model_args = OFAModelArguments(model_name_or_path=teacher, teacher_model=teacher, **distill)
+    if not args.skip_ofa:
+        data_args = GlueDataArguments(task_name=task, max_seq_length=args.max_seq_length)
+        run_args = OFARunArguments(**recipe)
+        train_args = OFATrainingArguments(output_dir=os.path.join(args.output_root, task), logging_steps=10,
+                                          save_steps=50, resume_from_checkpoint="latest" if args.resume else None,
+                                          overwrite_output_dir=True)
+        summary = run_pipeline(model_args, data_args, run_args, train_args)
+        write_record(os.path.join(args.records, f"ofa_{task}.json"), "glue_ofa", summary, task=task,
+                     recipe={**recipe, **distill})
     if not args.skip_direct:
         epochs = 3.0
         direct = direct_baseline(teacher, task, epochs, 5e-5, 42, args.max_seq_length, model_args.importance_samples)

@@ -1,11 +1,17 @@
 """Accuracy of subnets for the search: scored by the supernet on a held-out slice of the
 *training* data (the dev set is kept for the final report), cached per subnet; and an
 optional predictor (ridge regression on per-layer shape features) for large searches.
+
+``run_glue_ofa`` keeps a seeded slice of the training split out of OFA training and saves
+its row indices as ``heldout.json`` in the supernet directory; the search scores on exactly
+those rows. A supernet without the file is scored on a seeded training slice it has
+probably trained on (scores then favour memorisation; a warning says so).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,13 +35,45 @@ def subnet_key(subnet: SubnetConfig) -> str:
     return json.dumps(subnet.to_dict())
 
 
+HELDOUT_FILE = "heldout.json"
+
+
+def split_heldout(n_train: int, n_samples: int, seed: int, max_fraction: float = 0.1) -> list[int]:
+    """Seeded row indices to keep out of training: ``n_samples``, at most ``max_fraction`` of the split
+    (rounded up), and never every row."""
+    n = max(0, min(n_samples, math.ceil(n_train * max_fraction), n_train - 1))
+    g = torch.Generator().manual_seed(seed + 7919)  # not the importance slice's permutation
+    return sorted(torch.randperm(n_train, generator=g)[:n].tolist())
+
+
+def save_heldout(path: str | os.PathLike, task: str | TaskInfo, indices: Sequence[int], n_train: int) -> None:
+    """Record the rows kept out of training (``path``/heldout.json, next to the supernet)."""
+    data = {"task": get_task(task).hub_name, "split": get_task(task).train_split, "n_train": n_train,
+            "indices": [int(i) for i in indices]}
+    atomic_write_text(Path(path) / HELDOUT_FILE, json.dumps(data) + "\n")
+
+
+def load_heldout(path: str | os.PathLike) -> dict[str, Any] | None:
+    """The supernet directory's reserved rows, or None if it has none."""
+    file = Path(path) / HELDOUT_FILE
+    return json.loads(file.read_text(encoding="utf-8")) if file.is_file() else None
+
+
 def heldout_batches(task: str | TaskInfo, tokenizer, glue_dir: str | os.PathLike | None, n_samples: int,
-                    seed: int = 0, max_seq_length: int = 128, batch_size: int = 32) -> list[dict[str, torch.Tensor]]:
-    """Collated batches of a seeded random slice of the task's training split (never dev)."""
+                    seed: int = 0, max_seq_length: int = 128, batch_size: int = 32,
+                    indices: Sequence[int] | None = None) -> list[dict[str, torch.Tensor]]:
+    """Collated batches of training rows (never dev): the first ``n_samples`` of ``indices``
+    (rows kept out of training), else a seeded random slice of the training split."""
     task = get_task(task)
     train = load_glue(task, glue_dir, splits=[task.train_split])[task.train_split]
-    g = torch.Generator().manual_seed(seed)
-    idx = torch.randperm(len(train), generator=g)[:n_samples].tolist()
+    if indices is not None:
+        idx = [int(i) for i in indices][:n_samples]
+        if not idx or max(idx) >= len(train) or min(idx) < 0:
+            raise ValueError(f"held-out rows {min(idx, default=0)}..{max(idx, default=-1)} do not fit {task.name}'s "
+                             f"training split of {len(train)} rows: was the supernet trained on other data?")
+    else:
+        g = torch.Generator().manual_seed(seed)
+        idx = torch.randperm(len(train), generator=g)[:n_samples].tolist()
     data = tokenize_glue(train.select(idx), tokenizer, task, max_seq_length)
     keep = [c for c in data.column_names if c in MODEL_INPUTS or c in ("label", "idx")]
     rows = sorted(data.select_columns(keep), key=lambda r: len(r["input_ids"]))  # less padding per batch

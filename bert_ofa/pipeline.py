@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader
 
 from glue_tasks import get_task, load_glue, tokenize_glue
 
+from .accuracy import save_heldout, split_heldout
 from .convert import Convert, largest_subnet, set_active_subnet, smallest_subnet, subnet_from_mults
 from .counting import count_flops, count_params
 from .distill import DistillConfig
@@ -66,6 +67,9 @@ class OFAModelArguments:
     temperature: float = 1.0
     importance_samples: int = field(default=256, metadata={
         "help": "Training examples for head/neuron importance (0: no reordering); never the dev set"})
+    search_holdout: int = field(default=256, metadata={
+        "help": "Training examples kept out of OFA training (at most 10%) for `bert-ofa search` to score subnets "
+                "on; their rows go to supernet/heldout.json (0: train on everything)"})
 
     def __post_init__(self) -> None:
         if self.model_name_or_path is None:
@@ -77,8 +81,8 @@ class OFAModelArguments:
         self.space = supernet(expand_ratio=_json_list("expand_ratio", self.expand_ratio),
                               depth_mult=_json_list("depth_mult", self.depth_mult),
                               hidden_size=_json_list("hidden_size", self.hidden_size))
-        if self.importance_samples < 0:
-            raise ValueError("importance_samples must be >= 0")
+        if self.importance_samples < 0 or self.search_holdout < 0:
+            raise ValueError("importance_samples and search_holdout must be >= 0")
 
 
 @dataclass
@@ -165,6 +169,10 @@ def run_pipeline(model_args: OFAModelArguments, data_args: GlueDataArguments, ru
     data = tokenize_glue(raw, tokenizer, task, data_args.max_seq_length)
     keep = [c for c in data["train"].column_names if c in MODEL_INPUTS or c == "label"]
     train = data["train"].select_columns(keep)
+    heldout = split_heldout(len(train), model_args.search_holdout, run_args.seed)
+    if heldout:  # rows the search scores subnets on: never trained on
+        held = set(heldout)
+        train = train.select([i for i in range(len(train)) if i not in held])
     collator = make_collator(tokenizer, data_args.pad_to_max_length, data_args.max_seq_length)
     dev = {s: DataLoader(data[s], batch_size=64, collate_fn=collator) for s in task.eval_splits}
     teacher_metrics = evaluate_loaders(teacher, task, dev)
@@ -182,6 +190,8 @@ def run_pipeline(model_args: OFAModelArguments, data_args: GlueDataArguments, ru
     ofa = OFA(student, run_args.run_config(), distill)
     state = train_ofa(ofa, train, collator, train_args)
     save_supernet(student, out / "supernet", tokenizer, supernet_config=model_args.space)
+    if heldout:
+        save_heldout(out / "supernet", task, heldout, len(train) + len(heldout))
 
     rows = []
     space = ofa.space
@@ -194,6 +204,7 @@ def run_pipeline(model_args: OFAModelArguments, data_args: GlueDataArguments, ru
     set_active_subnet(student, largest_subnet(space))
     summary = {"task": task.hub_name, "teacher": teacher_path, "teacher_metrics": teacher_metrics,
                "teacher_params": sum(p.numel() for p in teacher.parameters()), "subnets": rows,
+               "train_examples": len(train), "heldout_examples": len(heldout),
                "train_state": state, "runtime_s": time.time() - start, "env": environment(),
                "args": {"model": asdict(model_args) | {"space": asdict(model_args.space)}, "data": asdict(data_args),
                         "run": asdict(run_args), "train": asdict(train_args)}}

@@ -336,7 +336,8 @@ class SearchArguments:
     population: int = 24
     generations: int = 15
     seed: int = 0
-    heldout_samples: int = field(default=512, metadata={"help": "Training examples that score subnets (not dev)"})
+    heldout_samples: int = field(default=512, metadata={
+        "help": "Training rows that score subnets (not dev): the supernet's heldout.json rows when it has them"})
     metric: Optional[str] = field(default=None, metadata={"help": "Held-out metric or loss; unset: the main one"})
     use_predictor: bool = field(default=False, metadata={"help": "Search on a ridge accuracy predictor"})
     predictor_samples: int = field(default=64, metadata={"help": "Subnets scored to fit the predictor"})
@@ -380,7 +381,7 @@ def run_search(args: SearchArguments) -> dict[str, Any]:
 
     from glue_tasks import get_task
 
-    from .accuracy import AccuracyScorer, fit_accuracy_predictor, heldout_batches
+    from .accuracy import HELDOUT_FILE, AccuracyScorer, fit_accuracy_predictor, heldout_batches, load_heldout
     from .convert import get_search_space
     from .counting import active_subnet
     from .finetune import evaluate_model
@@ -404,9 +405,20 @@ def run_search(args: SearchArguments) -> dict[str, Any]:
     check_feasible(space, constraints)
 
     tokenizer = AutoTokenizer.from_pretrained(args.supernet)
-    batches = heldout_batches(task, tokenizer, args.glue_dir, args.heldout_samples, args.seed, args.seq_len)
+    reserved = load_heldout(args.supernet)
+    if reserved is None:
+        logger.warning("%s has no %s: scoring on a training slice the supernet has probably trained on "
+                       "(train with run_glue_ofa --search_holdout to keep rows out)", args.supernet, HELDOUT_FILE)
+    elif reserved["task"] != task.hub_name:
+        raise ValueError(f"the supernet's held-out rows are from {reserved['task']}, not {task.hub_name}")
+    indices = reserved["indices"] if reserved else None
+    batches = heldout_batches(task, tokenizer, args.glue_dir, args.heldout_samples, args.seed, args.seq_len,
+                              indices=indices)
+    heldout = {"source": "kept out of OFA training" if reserved else "training slice (may have been trained on)",
+               "samples": sum(len(b["input_ids"]) for b in batches)}
     meta = {"supernet": os.path.abspath(args.supernet), "samples": args.heldout_samples, "seed": args.seed,
-            "seq_len": args.seq_len, "weights_mtime": os.path.getmtime(Path(args.supernet) / "config.json")}
+            "seq_len": args.seq_len, "weights_mtime": os.path.getmtime(Path(args.supernet) / "config.json"),
+            "heldout": heldout["source"]}
     scorer = AccuracyScorer(model, task, batches, args.metric, out / "heldout_scores.json", meta)
     score, predictor = scorer, None
     if args.use_predictor:
@@ -457,7 +469,7 @@ def run_search(args: SearchArguments) -> dict[str, Any]:
         dev = evaluate_model(model, task, args.glue_dir, args.seq_len, 64, args.max_eval_samples, tokenizer=tokenizer)
 
     summary = {
-        "task": task.hub_name, "supernet": args.supernet, "metric": scorer.metric,
+        "task": task.hub_name, "supernet": args.supernet, "metric": scorer.metric, "heldout": heldout,
         "constraints": {c.name: c.limit for c in constraints},
         "latency_model": {"key": latency.key, "mape_percent": latency.mape, "cache_file": latency.cache_file},
         "predictor_spearman": predictor.spearman if predictor else None,

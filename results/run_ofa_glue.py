@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
 
 import bert_ofa as bo
+from bert_ofa.accuracy import split_heldout
 from bert_ofa.finetune import MODEL_INPUTS, GlueDataArguments, evaluate_loaders, make_collator, task_loss
 from bert_ofa.pipeline import OFAModelArguments, OFARunArguments, run_pipeline
 from bert_ofa.records import write_record
@@ -39,13 +40,15 @@ SHAPES = {"width 0.5 x depth 1.0": (0.5, 1.0), "width 1.0 x depth 0.5": (1.0, 0.
 
 
 def direct_baseline(teacher_path: str, task_name: str, epochs: float, lr: float, seed: int,
-                    max_seq_length: int, importance_samples: int) -> dict:
+                    max_seq_length: int, importance_samples: int, search_holdout: int = 0) -> dict:
     """Cut each shape from the importance-reordered teacher and fine-tune it with the label loss."""
     task = get_task(task_name)
     tokenizer = AutoTokenizer.from_pretrained(teacher_path)
     raw = load_glue(task, splits=[task.train_split, *task.eval_splits])
     data = tokenize_glue(raw, tokenizer, task, max_seq_length)
     train = data["train"].select_columns([c for c in data["train"].column_names if c in MODEL_INPUTS or c == "label"])
+    held = set(split_heldout(len(train), search_holdout, seed)) if search_holdout else set()
+    train = train.select([i for i in range(len(train)) if i not in held])  # the rows OFA trains on
     collator = make_collator(tokenizer)
     dev = {s: DataLoader(data[s], batch_size=64, collate_fn=collator) for s in task.eval_splits}
     teacher = AutoModelForSequenceClassification.from_pretrained(teacher_path)
@@ -109,9 +112,11 @@ def main() -> None:
                      recipe={**recipe, **distill})
     if not args.skip_direct:
         epochs = 3.0
-        direct = direct_baseline(teacher, task, epochs, 5e-5, 42, args.max_seq_length, model_args.importance_samples)
+        direct = direct_baseline(teacher, task, epochs, 5e-5, 42, args.max_seq_length, model_args.importance_samples,
+                                 model_args.search_holdout)
         write_record(os.path.join(args.records, f"direct_{task}.json"), "glue_direct", direct, task=task,
-                     settings={"epochs": epochs, "learning_rate": 5e-5, "batch": 32, "loss": "label"})
+                     settings={"epochs": epochs, "learning_rate": 5e-5, "batch": 32, "loss": "label",
+                               "search_holdout": model_args.search_holdout})
 
 
 if __name__ == "__main__":

@@ -48,6 +48,7 @@ def main() -> None:
     supernet = args.supernet or os.path.join("outputs", "ofa", task.hub_name, "supernet")
     model = load_supernet(supernet)
     tokenizer = AutoTokenizer.from_pretrained(supernet)
+    dev: dict[str, dict] = {}
     scores = None  # held-out scores do not depend on the batch size: reuse them across runs
     for bs in args.batch_sizes:
         teacher_ms = measure_latency(model, None, batch_size=bs, seq_len=128, threads=args.threads, repeats=20)
@@ -63,8 +64,11 @@ def main() -> None:
         scores = os.path.join(out, "heldout_scores.json")
         pareto = json.loads(open(os.path.join(out, "pareto.json"), encoding="utf-8").read())
         for ref in pareto["references"]:  # the grid's dev scores, to set the chosen subnet against
-            with active_subnet(model, SubnetConfig.from_dict(ref["subnet"])):
-                ref["dev_metrics"] = evaluate_model(model, task, None, 128, 64, None, tokenizer=tokenizer)
+            key = json.dumps(ref["subnet"], sort_keys=True)
+            if key not in dev:  # the same for every batch size
+                with active_subnet(model, SubnetConfig.from_dict(ref["subnet"])):
+                    dev[key] = evaluate_model(model, task, None, 128, 64, None, tokenizer=tokenizer)
+            ref["dev_metrics"] = dev[key]
         shutil.copy(os.path.join(out, "pareto.png"), os.path.join("results", f"search_{task.hub_name}_b{bs}.png"))
         write_record(os.path.join(args.records, f"search_{task.hub_name}_b{bs}.json"), "glue_search",
                      {"teacher_latency_ms": teacher_ms, "summary": summary, "pareto": pareto},

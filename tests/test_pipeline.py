@@ -38,6 +38,9 @@ def test_run_glue_ofa_end_to_end(tiny_encoder_dir, glue_dir, tmp_path):
     names = [r["name"] for r in summary["subnets"]]
     assert names[:2] == ["largest", "smallest"] and "width 0.5 x depth 0.5" in names
     assert summary["train_state"]["epoch"] == 3
+    heldout = json.loads((out / "supernet" / "heldout.json").read_text())  # kept out of training for the search
+    n_train = summary["train_examples"] + summary["heldout_examples"]
+    assert heldout["task"] == "mrpc" and heldout["n_train"] == n_train and len(heldout["indices"]) == 1 == n_train - 1
     rows = {r["name"]: r for r in summary["subnets"]}
     assert rows["smallest"]["params"] < rows["largest"]["params"] == summary["teacher_params"]
     assert rows["smallest"]["flops"] < rows["largest"]["flops"]

@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import random
 
+import glue_tasks
 import pytest
 import torch
 from tiny_models import tiny_model
 
 import bert_ofa as bo
-from bert_ofa.accuracy import AccuracyScorer, accuracy_features, fit_accuracy_predictor, heldout_batches
+from bert_ofa.accuracy import (AccuracyScorer, accuracy_features, fit_accuracy_predictor, heldout_batches, save_heldout,
+                               split_heldout)
 from bert_ofa.latency import (FEATURES, LatencyModel, build_latency_model, cache_path, latency_features, latency_key,
                               measure_latency)
 from bert_ofa.search import (InfeasibleConstraintError, SearchArguments, check_feasible, crossover, dominates,
@@ -192,6 +194,26 @@ def test_accuracy_predictor_ranks_subnets(supernet):
     assert predictor.predict(bo.largest_subnet(space)) > predictor.predict(bo.smallest_subnet(space))
 
 
+def test_split_heldout_rules():
+    rows = split_heldout(1000, 256, seed=42)
+    assert len(rows) == 100 and rows == sorted(set(rows)) and max(rows) < 1000  # capped at 10%
+    assert rows == split_heldout(1000, 256, seed=42) != split_heldout(1000, 256, seed=43)
+    assert len(split_heldout(1000, 30, seed=0)) == 30
+    assert len(split_heldout(2, 256, seed=0)) == 1 and split_heldout(1, 5, seed=0) == []  # a row stays for training
+    assert split_heldout(1000, 0, seed=0) == []
+
+
+def test_heldout_batches_use_the_reserved_rows(tiny_bert, glue_dir):
+    _, tokenizer = tiny_bert()
+    train = glue_tasks.load_glue("sst2", glue_dir, splits=["train"])["train"]
+    batches = heldout_batches("sst2", tokenizer, glue_dir, n_samples=2, indices=[5, 1, 3], batch_size=4)
+    got = sorted(ids[m.bool()].tolist() for b in batches for ids, m in zip(b["input_ids"], b["attention_mask"]))
+    want = sorted(tokenizer(train[i]["sentence"])["input_ids"] for i in (5, 1))  # the first n_samples rows given
+    assert got == want and want[0] != want[1]
+    with pytest.raises(ValueError, match="do not fit SST-2's training split of 8 rows"):
+        heldout_batches("sst2", tokenizer, glue_dir, n_samples=2, indices=[3, 99])
+
+
 def test_run_search_end_to_end(tiny_bert, glue_dir, tmp_path):
     model, tokenizer = tiny_bert()
     bo.Convert(bo.supernet(expand_ratio=[0.5], depth=[1])).convert(model)
@@ -204,6 +226,7 @@ def test_run_search_end_to_end(tiny_bert, glue_dir, tmp_path):
     space = bo.get_search_space(model)
     budget = (lat.predict(bo.largest_subnet(space)) + lat.predict(bo.smallest_subnet(space))) / 2
 
+    save_heldout(tmp_path / "supernet", "sst2", [0, 2, 4, 6, 7], 8)  # as run_glue_ofa keeps rows out
     result = run_search(SearchArguments(output_dir=str(tmp_path / "out"), latency_ms=budget, **common))
     out = tmp_path / "out"
     chosen = bo.SubnetConfig.from_json(out / "subnet.json").validate(space)
@@ -219,11 +242,18 @@ def test_run_search_end_to_end(tiny_bert, glue_dir, tmp_path):
     assert result["dev_metrics"] == pareto["chosen"]["dev_metrics"] and result["subnet"] == chosen.to_dict()
     assert (out / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out / "heldout_scores.json").is_file()
+    assert pareto["heldout"] == {"source": "kept out of OFA training", "samples": 5}
 
-    # aging evolution on the accuracy predictor, no latency budget
+    # aging evolution on the accuracy predictor, no latency budget; without heldout.json, a training slice
+    (tmp_path / "supernet" / "heldout.json").unlink()
     result = run_search(SearchArguments(output_dir=str(tmp_path / "out2"), algorithm="evolution", use_predictor=True,
                                         predictor_samples=8, **common))
-    assert json.loads((tmp_path / "out2" / "pareto.json").read_text())["predictor_spearman"] is not None
+    pareto2 = json.loads((tmp_path / "out2" / "pareto.json").read_text())
+    assert pareto2["predictor_spearman"] is not None and pareto2["heldout"]["samples"] == 8
+    assert pareto2["heldout"]["source"].startswith("training slice")
+    save_heldout(tmp_path / "supernet", "mrpc", [0], 8)
+    with pytest.raises(ValueError, match="held-out rows are from mrpc, not sst2"):
+        run_search(SearchArguments(output_dir=str(tmp_path / "out3"), **common))
     assert bo.SubnetConfig.from_json(tmp_path / "out2" / "subnet.json").validate(space)
 
     smallest = lat.predict(bo.smallest_subnet(space))

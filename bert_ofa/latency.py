@@ -46,10 +46,30 @@ FEATURES = ("const", "hidden", "hidden^2", "layers", "layers*hidden", "heads", "
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
-def latency_features(subnet: SubnetConfig) -> np.ndarray:
-    """The regression features of ``subnet`` (``FEATURES`` order)."""
+def feature_names(choices: dict[str, Sequence[int]] | None = None) -> tuple[str, ...]:
+    """``FEATURES`` plus, per head / FFN choice above the smallest, "layers with heads >= c, times hidden".
+
+    Those step features let each choice cost what it really costs: small matrix products
+    are slower per FLOP than large ones, so latency is not linear in width, and a search
+    drives straight to the narrow corners where a linear model is most wrong.
+    """
+    choices = choices or {}
+    return FEATURES + tuple(f"layers*hidden with {dim}>={c}" for dim in ("heads", "ffn")
+                            for c in sorted(choices.get(dim, ()))[1:])
+
+
+def latency_features(subnet: SubnetConfig, choices: dict[str, Sequence[int]] | None = None) -> np.ndarray:
+    """The regression features of ``subnet`` (``feature_names(choices)`` order); all non-decreasing in every size."""
     h, n_heads, n_ffn, depth = subnet.hidden, sum(subnet.heads), sum(subnet.ffn), subnet.depth
-    return np.array([1, h, h * h, depth, depth * h, n_heads, n_heads * h, n_ffn, n_ffn * h], dtype=np.float64)
+    base = [1, h, h * h, depth, depth * h, n_heads, n_heads * h, n_ffn, n_ffn * h]
+    choices = choices or {}
+    steps = [sum(v >= c for v in getattr(subnet, dim)) * h for dim in ("heads", "ffn")
+             for c in sorted(choices.get(dim, ()))[1:]]
+    return np.array(base + steps, dtype=np.float64)
+
+
+def space_choices(space: SearchSpace) -> dict[str, list[int]]:
+    return {"heads": sorted(space.heads), "ffn": sorted(space.ffn)}
 
 
 @contextmanager
@@ -184,13 +204,19 @@ class LatencyModel:
     mape: float  # mean absolute percentage error on held-out measured subnets, in percent
     n_samples: int
     measurements: list[dict[str, Any]] = field(default_factory=list)  # {"subnet", "ms", "heldout"}
+    choices: dict[str, list[int]] = field(default_factory=dict)  # head / FFN choices of the step features
     features: tuple[str, ...] = FEATURES
     cache_file: Optional[str] = field(default=None, compare=False)
     from_cache: bool = field(default=False, compare=False)
 
+    def __post_init__(self) -> None:
+        self.features = feature_names(self.choices)
+        if len(self.coef) != len(self.features):
+            raise ValueError(f"latency model has {len(self.coef)} coefficients for {len(self.features)} features")
+
     def predict(self, subnet: SubnetConfig) -> float:
         """Predicted milliseconds of one forward pass of ``subnet``."""
-        return float(latency_features(subnet) @ np.asarray(self.coef))
+        return float(latency_features(subnet, self.choices) @ np.asarray(self.coef))
 
     def min_latency(self, space: SearchSpace) -> float:
         """The least predicted latency in ``space``: the smallest subnet's (predictions are monotone)."""
@@ -205,8 +231,9 @@ class LatencyModel:
     def from_dict(cls, data: dict[str, Any]) -> "LatencyModel":
         data = dict(data)
         data["features"] = tuple(data.get("features", FEATURES))
-        if data["features"] != FEATURES:
-            raise ValueError(f"latency model features {data['features']} differ from this version's {FEATURES}")
+        want = feature_names(data.get("choices"))
+        if data["features"] != want:
+            raise ValueError(f"latency model features {data['features']} differ from this version's {want}")
         return cls(**data)
 
     def save(self, path: str | os.PathLike) -> None:
@@ -219,13 +246,14 @@ class LatencyModel:
         return model
 
 
-def fit_coefficients(subnets: list[SubnetConfig], ms: list[float]) -> list[float]:
+def fit_coefficients(subnets: list[SubnetConfig], ms: list[float],
+                     choices: dict[str, Sequence[int]] | None = None) -> list[float]:
     """Non-negative least squares on relative errors (each row divided by its latency)."""
     from scipy.optimize import nnls
 
-    x = np.stack([latency_features(s) for s in subnets])
+    x = np.stack([latency_features(s, choices) for s in subnets])
     y = np.asarray(ms, dtype=np.float64)
-    scale = x.max(axis=0)  # columns span ~1 to ~1e7: scale them for a well-conditioned solve
+    scale = np.maximum(x.max(axis=0), 1e-12)  # a step feature can be 0 throughout; columns span ~1 to ~1e7: scale them for a well-conditioned solve
     coef, _ = nnls(x / scale / y[:, None], np.ones_like(y))
     return (coef / scale).tolist()
 
@@ -250,6 +278,22 @@ def spread_subnets(space: SearchSpace, n: int, rng: random.Random) -> list[Subne
             d = rng.choice(space.depth)
             out.append(SubnetConfig(depth_layers(space.num_layers, d), [rng.choice(space.heads)] * d,
                                     [rng.choice(space.ffn)] * d, rng.choice(space.hidden)))
+    return out
+
+
+def corner_subnets(space: SearchSpace, n: int, rng: random.Random) -> list[SubnetConfig]:
+    """Random subnets whose layers each take the smallest or largest head and FFN choice.
+
+    Searches for fast subnets end up in these mixed corners (narrow FFN, some wide
+    attention), so the fit and its held-out error must see them too.
+    """
+    out = []
+    for _ in range(n):
+        d = rng.choice(space.depth)
+        out.append(SubnetConfig(depth_layers(space.num_layers, d),
+                                [rng.choice((min(space.heads), max(space.heads))) for _ in range(d)],
+                                [rng.choice((min(space.ffn), max(space.ffn))) for _ in range(d)],
+                                rng.choice(space.hidden)))
     return out
 
 
@@ -285,20 +329,25 @@ def build_latency_model(model: nn.Module, batch_size: int = 1, seq_len: int = 12
         except (ValueError, KeyError, TypeError) as e:  # another version's file (JSONDecodeError is a ValueError)
             logger.warning("measuring again: cannot read the cached latency model %s (%s)", path, e)
         else:
-            if cached.key == key and cached.n_samples >= n_samples:
+            if cached.key == key and cached.n_samples >= n_samples and cached.choices == space_choices(
+                    get_search_space(model)):  # an older, linear-only table is measured again
                 return cached
     space = get_search_space(model)
     rng = random.Random(seed)
-    fit_set = [largest_subnet(space), smallest_subnet(space)] + spread_subnets(space, n_samples - 2, rng)
-    heldout = spread_subnets(space, max(4, n_samples // 4), rng)
+    n_corner, n_held = n_samples // 4, max(4, n_samples // 4)
+    fit_set = [largest_subnet(space), smallest_subnet(space)] + spread_subnets(space, n_samples - 2 - n_corner, rng)
+    fit_set += corner_subnets(space, n_corner, rng)
+    heldout = spread_subnets(space, n_held - n_held // 2, rng) + corner_subnets(space, n_held // 2, rng)
     subnets = fit_set + heldout
     ms = measure_latencies(model, subnets, batch_size=batch_size, seq_len=seq_len, device=device,
                            threads=key["threads"], dtype=dtype, warmup=warmup, repeats=repeats, seed=seed,
                            progress=progress)
     n_fit = len(fit_set)
-    coef = fit_coefficients(fit_set, ms[:n_fit])
-    error = mape([float(latency_features(s) @ coef) for s in heldout], ms[n_fit:])
-    result = LatencyModel(key=key, coef=fit_coefficients(subnets, ms), mape=error, n_samples=n_samples,
+    choices = space_choices(space)
+    coef = fit_coefficients(fit_set, ms[:n_fit], choices)
+    error = mape([float(latency_features(s, choices) @ coef) for s in heldout], ms[n_fit:])
+    result = LatencyModel(key=key, coef=fit_coefficients(subnets, ms, choices), mape=error, n_samples=n_samples,
+                          choices=choices,
                           measurements=[{"subnet": s.to_dict(), "ms": t, "heldout": i >= n_fit}
                                         for i, (s, t) in enumerate(zip(subnets, ms))])
     logger.info("latency model on %s: MAPE %.1f%% on %d held-out subnets", key["device"], error, len(heldout))

@@ -24,7 +24,7 @@ from torch import nn
 from .accuracy import subnet_key
 from .convert import largest_subnet, smallest_subnet
 from .counting import count_flops, count_params
-from .latency import DTYPES, LatencyModel, default_cache_dir, spread_subnets
+from .latency import DTYPES, LatencyModel, default_cache_dir, mape, spread_subnets
 from .records import atomic_write_text
 from .space import SearchSpace, depth_layers
 from .subnet import SubnetConfig
@@ -471,7 +471,10 @@ def run_search(args: SearchArguments) -> dict[str, Any]:
     summary = {
         "task": task.hub_name, "supernet": args.supernet, "metric": scorer.metric, "heldout": heldout,
         "constraints": {c.name: c.limit for c in constraints},
-        "latency_model": {"key": latency.key, "mape_percent": latency.mape, "cache_file": latency.cache_file},
+        "latency_model": {"key": latency.key, "mape_percent": latency.mape, "cache_file": latency.cache_file,
+                          # the error where it matters: the search seeks subnets the model thinks fast
+                          "front_mape_percent": mape([r["latency_ms_predicted"] for r in rows + references],
+                                                     [r["latency_ms_measured"] for r in rows + references])},
         "predictor_spearman": predictor.spearman if predictor else None,
         "evaluated": len(result.history), "scored": scorer.evaluations,
         "chosen": {**chosen, "dev_metrics": dev}, "front": rows, "references": references,

@@ -163,8 +163,10 @@ def search() -> str | None:
         lm = p["latency_model"]
         lines += [f"## {task.name}, batch {r['batch_size']}, {r['threads']} threads", "",
                   f"Teacher (largest subnet) latency {res['teacher_latency_ms']:.1f} ms; budget "
-                  f"{p['constraints']['latency_ms']:.1f} ms (half). Latency model MAPE on held-out subnets "
-                  f"{lm['mape_percent']:.1f}%. {p['evaluated']} subnets evaluated, {p['scored']} scored.", "",
+                  f"{p['constraints']['latency_ms']:.1f} ms (half). Latency model MAPE: {lm['mape_percent']:.1f}% on "
+                  f"held-out random subnets, {lm['front_mape_percent']:.1f}% on the front and grid subnets listed "
+                  f"here. {p['evaluated']} subnets evaluated, {p['scored']} scored on {p['heldout']['samples']} "
+                  f"training rows ({p['heldout']['source']}).", "",
                   f"![Pareto front](search_{task.hub_name}_b{r['batch_size']}.png)", "",
                   f"| Subnet | Layers | Params | Latency measured (ms) | Within budget | Held-out | Dev "
                   f"({'/'.join(task.metric_names)}) |", "|---|---|---|---|---|---|---|"]

@@ -14,7 +14,8 @@ from tiny_models import tiny_model
 import bert_ofa as bo
 from bert_ofa.accuracy import (AccuracyScorer, accuracy_features, fit_accuracy_predictor, heldout_batches, save_heldout,
                                split_heldout)
-from bert_ofa.latency import (FEATURES, LatencyModel, build_latency_model, cache_path, latency_features, latency_key,
+from bert_ofa.latency import (FEATURES, LatencyModel, build_latency_model, cache_path, corner_subnets, feature_names,
+                              fit_coefficients, latency_features, latency_key, space_choices, spread_subnets,
                               measure_latency)
 from bert_ofa.search import (InfeasibleConstraintError, SearchArguments, check_feasible, crossover, dominates,
                              feasible, make_constraints, mutate, nsga2, regularized_evolution, repair, run_search)
@@ -153,8 +154,39 @@ def test_latency_model_cache_and_rebuild(supernet, tmp_path, monkeypatch):
 
 def test_latency_features_are_monotone(supernet):
     space = bo.get_search_space(supernet)
-    small, big = latency_features(bo.smallest_subnet(space)), latency_features(bo.largest_subnet(space))
-    assert (small <= big).all() and (small > 0).all()
+    choices = space_choices(space)
+    small = latency_features(bo.smallest_subnet(space), choices)
+    big = latency_features(bo.largest_subnet(space), choices)
+    assert len(big) == len(feature_names(choices)) > len(FEATURES)
+    assert (small <= big).all() and (small[:len(FEATURES)] > 0).all() and (big > 0).all()
+    rng = random.Random(0)
+    for _ in range(20):  # widening one layer never lowers a feature
+        sub = bo.sample_subnet(space, rng)
+        heads = list(sub.heads)
+        heads[0] = max(space.heads)
+        wider = bo.SubnetConfig(sub.layers, heads, sub.ffn, sub.hidden)
+        assert (latency_features(wider, choices) >= latency_features(sub, choices)).all()
+
+
+def test_step_features_fit_a_nonlinear_per_choice_cost(supernet):
+    """Per-layer costs that are not linear in width (small GEMMs are slow per FLOP) are fitted exactly."""
+    space = bo.get_search_space(supernet)
+    choices = space_choices(space)
+    head_cost = {c: 0.5 + 0.01 * c for c in space.heads}  # a fixed cost per layer plus a little per head
+    ffn_cost = {c: 1.0 + 0.002 * c + (0.4 if c > min(space.ffn) else 0) for c in space.ffn}
+
+    def true_ms(s):
+        return 2.0 + sum(head_cost[h] + ffn_cost[f] for h, f in zip(s.heads, s.ffn))
+
+    rng = random.Random(1)
+    fit = spread_subnets(space, 30, rng) + corner_subnets(space, 10, rng)
+    test = corner_subnets(space, 20, rng) + spread_subnets(space, 20, rng)
+    coef = fit_coefficients(fit, [true_ms(s) for s in fit], choices)
+    lat = LatencyModel(key={}, coef=coef, mape=0.0, n_samples=len(fit), choices=choices)
+    assert max(abs(lat.predict(s) / true_ms(s) - 1) for s in test) < 1e-6
+    linear = LatencyModel(key={}, coef=fit_coefficients(fit, [true_ms(s) for s in fit]), mape=0.0, n_samples=0)
+    assert max(abs(linear.predict(s) / true_ms(s) - 1) for s in test) > 1e-3  # the step features are needed
+    assert LatencyModel.from_dict(lat.to_dict()) == lat  # round trip keeps the choices
 
 
 @pytest.fixture
@@ -243,6 +275,7 @@ def test_run_search_end_to_end(tiny_bert, glue_dir, tmp_path):
     assert (out / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out / "heldout_scores.json").is_file()
     assert pareto["heldout"] == {"source": "kept out of OFA training", "samples": 5}
+    assert pareto["latency_model"]["front_mape_percent"] >= 0
 
     # aging evolution on the accuracy predictor, no latency budget; without heldout.json, a training slice
     (tmp_path / "supernet" / "heldout.json").unlink()

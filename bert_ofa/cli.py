@@ -12,8 +12,10 @@ from typing import Callable, Optional
 
 DEMO_ARGS = [  # MiniLM-L6 on MRPC, a few minutes on 2 CPU cores
     "--task_name", "mrpc", "--output_dir", "outputs/demo_mrpc", "--max_train_samples", "1000",
-    "--max_seq_length", "64", "--teacher_epochs", "2", "--n_epochs", "[[1], [2], [3]]",
-    "--learning_rate", "5e-5", "--importance_samples", "128", "--disable_tqdm", "false",
+    "--max_seq_length", "64", "--teacher_epochs", "2",
+    # results/run_ofa_glue.py's recipe: width, then depth (two phases), hidden-state and label losses
+    "--elastic_order", '["width", "depth"]', "--n_epochs", "[[1], [2, 3]]", "--lambda_distill", "1.0",
+    "--lambda_label", "1.0", "--learning_rate", "5e-5", "--importance_samples", "128", "--disable_tqdm", "false",
     "--overwrite_output_dir", "true",  # the demo reruns from scratch
 ]
 

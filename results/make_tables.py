@@ -125,6 +125,24 @@ def glue_ofa() -> str | None:
         largest = next(s for s in res["subnets"] if s["name"] == "largest")
         lines.append(f"| {task.name} | {'/'.join(task.metric_names)} | {_score(task, res['teacher_metrics'])} | "
                      f"{_score(task, largest['metrics'])} |")
+    lines += ["", "## The issue's targets", "",
+              "Main metric (first listed); OFA minus the reference, in points. Both the OFA subnets and the direct "
+              "baseline start from the same fine-tuned teacher; OFA trains every subnet at once, the baseline "
+              "trains each shape alone.", "",
+              "| Task | Largest vs teacher | Width 0.5 vs direct | Depth 0.5 vs direct | OFA epochs (all subnets) | "
+              "Direct epochs (per shape) |", "|---|---|---|---|---|---|"]
+    for r in records:
+        task, res = get_task(r["task"]), r["results"]
+        key = f"eval_{task.metric_names[0]}"
+        rows = {s["name"]: s["metrics"][key] for s in res["subnets"]}
+        d = direct.get(r["task"], {})
+
+        def delta(name: str) -> str:
+            return f"{(rows[name] - d[name]['metrics'][key]) * 100:+.1f}" if name in d else "-"
+        epochs = json.loads(r["recipe"]["n_epochs"])[-1][-1] if r.get("recipe", {}).get("n_epochs") else "-"
+        d_epochs = f"{direct_records[r['task']]['settings']['epochs']:g}" if r["task"] in direct_records else "-"
+        lines.append(f"| {task.name} | {(rows['largest'] - res['teacher_metrics'][key]) * 100:+.1f} | "
+                     f"{delta('width 0.5 x depth 1.0')} | {delta('width 1.0 x depth 0.5')} | {epochs} | {d_epochs} |")
     for r in records:
         task, res = get_task(r["task"]), r["results"]
         lines += ["", f"## {task.name}: every evaluated subnet", "",

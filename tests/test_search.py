@@ -275,7 +275,8 @@ def test_run_search_end_to_end(tiny_bert, glue_dir, tmp_path):
     assert (out / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out / "heldout_scores.json").is_file()
     assert pareto["heldout"] == {"source": "kept out of OFA training", "samples": 5}
-    assert pareto["latency_model"]["front_mape_percent"] >= 0
+    lm = pareto["latency_model"]
+    assert lm["front_mape_percent"] >= 0 and lm["front_mape_rescaled_percent"] >= 0 and lm["speed_drift"] > 0
 
     # aging evolution on the accuracy predictor, no latency budget; without heldout.json, a training slice
     (tmp_path / "supernet" / "heldout.json").unlink()

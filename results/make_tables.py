@@ -194,7 +194,7 @@ def search() -> str | None:
                   f"the table's speed; {error(drift):.1f}% once rescaled by that drift. {p['evaluated']} subnets evaluated, {p['scored']} scored on {p['heldout']['samples']} "
                   f"training rows ({p['heldout']['source']}).", "",
                   f"![Pareto front](search_{task.hub_name}_b{r['batch_size']}.png)", "",
-                  f"| Subnet | Layers | Params | Latency measured (ms) | Within budget | Held-out | Dev "
+                  f"| Subnet | Layers | Params | Latency measured (ms) | Within budget | Held-out ({p['metric']}) | Dev "
                   f"({'/'.join(task.metric_names)}) |", "|---|---|---|---|---|---|---|"]
         budget = p["constraints"]["latency_ms"]
         rows = [("**chosen by search**", chosen)] + [(ref["name"], ref) for ref in p["references"]]

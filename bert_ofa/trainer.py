@@ -9,13 +9,11 @@ weights as an uninterrupted one.
 from __future__ import annotations
 
 import logging
-import math
 import shutil
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import torch
-from torch import nn
 from tqdm.auto import tqdm
 
 from .checkpoint import find_checkpoint, list_checkpoints, load_checkpoint, save_checkpoint

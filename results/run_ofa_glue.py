@@ -12,7 +12,6 @@ results/make_tables.py renders both.
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import logging
 import os

@@ -34,14 +34,21 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def save_checkpoint(output_dir: str | os.PathLike, step: int, model: torch.nn.Module,
-                    optimizer: torch.optim.Optimizer, trainer_state: dict[str, Any], keep: int = 2) -> Path:
-    """Write ``checkpoint-<step>`` atomically (a temporary folder renamed into place)."""
+                    optimizer: torch.optim.Optimizer, trainer_state: dict[str, Any], keep: int = 2,
+                    extra_models: dict[str, torch.nn.Module] | None = None) -> Path:
+    """Write ``checkpoint-<step>`` atomically (a temporary folder renamed into place).
+
+    ``extra_models``: other modules the run needs to continue (e.g. a refreshed teacher),
+    each saved as ``<name>.safetensors``.
+    """
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     final = output_dir / f"checkpoint-{step}"
     tmp = Path(tempfile.mkdtemp(dir=output_dir, prefix=f".checkpoint-{step}."))
     try:
         save_model(model, str(tmp / "model.safetensors"))
+        for name, module in (extra_models or {}).items():
+            save_model(module, str(tmp / f"{name}.safetensors"))
         torch.save({"optimizer": optimizer.state_dict(), "rng": rng_state()}, tmp / "training_state.pt")
         (tmp / "trainer_state.json").write_text(json.dumps(trainer_state, indent=2) + "\n")
         if final.exists():
@@ -86,3 +93,11 @@ def load_checkpoint(path: str | os.PathLike, model: torch.nn.Module,
     optimizer.load_state_dict(state["optimizer"])
     set_rng_state(state["rng"])
     return json.loads((path / "trainer_state.json").read_text())
+
+
+def load_extra_model(path: str | os.PathLike, name: str, module: torch.nn.Module) -> None:
+    """Restore a module saved with ``save_checkpoint(..., extra_models={name: module})``."""
+    file = Path(path) / f"{name}.safetensors"
+    if not file.is_file():
+        raise FileNotFoundError(f"{file} is missing: the checkpoint was written without its {name}")
+    load_model(module, str(file))

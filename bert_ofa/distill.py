@@ -20,6 +20,10 @@ class DistillConfig:
     teacher's states at the same relative depth. ``distill_fn(student, teacher, mask)``
     replaces the per-layer loss (default: MSE over real tokens). ``lambda_attention`` > 0
     distils attention maps (the model is switched to eager attention for them).
+    ``teacher_refresh="stage"``: at the start of each elastic stage after the first, the
+    supernet's largest subnet as trained so far becomes the (frozen) teacher, as in DynaBERT,
+    where the width-adaptive model teaches the depth stage. Worth it when training lifts the
+    largest subnet above the given teacher.
     """
 
     teacher_model: nn.Module | str | None = None
@@ -29,12 +33,15 @@ class DistillConfig:
     lambda_label: float = 0.0
     lambda_attention: float = 0.0
     temperature: float = 1.0
+    teacher_refresh: str = "none"
     distill_fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor] | None = None
 
     def __post_init__(self) -> None:
         for name in ("lambda_distill", "lambda_logit", "lambda_label", "lambda_attention"):
             if getattr(self, name) < 0:
                 raise ValueError(f"DistillConfig.{name} must be >= 0, got {getattr(self, name)}")
+        if self.teacher_refresh not in ("none", "stage"):
+            raise ValueError(f"DistillConfig.teacher_refresh must be 'none' or 'stage', got {self.teacher_refresh!r}")
         if self.temperature <= 0:
             raise ValueError(f"DistillConfig.temperature must be > 0, got {self.temperature}")
         if self.mapping_layers is not None and any(int(i) < 0 for i in self.mapping_layers):

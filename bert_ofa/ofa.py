@@ -24,6 +24,7 @@ from torch import nn
 from . import convert as _convert
 from .distill import DistillConfig, layer_mapping, logit_loss, masked_mse
 from .elastic import make_elastic
+from .extract import extract_subnet
 from .schedule import Phase, ProgressiveSchedule, RunConfig
 from .subnet import SubnetConfig
 
@@ -61,6 +62,9 @@ class OFA(nn.Module):
         self._last: dict[str, Any] = {}
         self.last_losses: dict[str, float] = {}
         dc = distill_config
+        if dc is not None and dc.teacher_refresh != "none" and dc.teacher_model is None:
+            raise ValueError("DistillConfig.teacher_refresh='stage' needs a teacher_model for the first stage; "
+                             "give one, or set teacher_refresh='none'")
         if dc is not None and dc.teacher_model is not None:
             teacher = load_teacher(dc.teacher_model).eval()
             teacher.requires_grad_(False)
@@ -112,6 +116,21 @@ class OFA(nn.Module):
 
     def smallest_subnet(self) -> SubnetConfig:
         return _convert.smallest_subnet(self.model)
+
+    def refresh_teacher(self) -> nn.Module:
+        """Make a frozen copy of the supernet's largest subnet, as trained so far, the teacher."""
+        teacher = extract_subnet(self.model, self.largest_subnet()).eval()
+        teacher.requires_grad_(False)
+        self._teacher[:] = [teacher]
+        self._cache_ids, self._teacher_out = None, None
+        return teacher
+
+    def refreshes_teacher_at(self, epoch: int) -> bool:
+        """Whether ``teacher_refresh='stage'`` swaps the teacher before ``epoch`` (a later stage's start)."""
+        dc = self.distill_config
+        if dc is None or dc.teacher_refresh != "stage" or not 0 < epoch < self.num_epochs:
+            return False
+        return self.schedule.phase_at(epoch).stage_index != self.schedule.phase_at(epoch - 1).stage_index
 
     def _apply(self, fn, *args, **kwargs):  # .to()/.cuda()/.half() move the teacher too
         super()._apply(fn, *args, **kwargs)

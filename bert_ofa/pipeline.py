@@ -65,6 +65,9 @@ class OFAModelArguments:
     lambda_label: float = 0.0
     lambda_attention: float = 0.0
     temperature: float = 1.0
+    teacher_refresh: str = field(default="none", metadata={
+        "help": "'stage': each elastic stage after the first distils from the supernet's largest subnet as "
+                "trained so far (DynaBERT); 'none': the given teacher throughout"})
     importance_samples: int = field(default=256, metadata={
         "help": "Training examples for head/neuron importance (0: no reordering); never the dev set"})
     search_holdout: int = field(default=256, metadata={
@@ -96,6 +99,8 @@ class OFARunArguments:
     dynamic_batch_size: str = field(default="3", metadata={"help": "Subnets per step: an int or a JSON list per stage"})
     elastic_order: Optional[str] = field(default=None, metadata={"help": 'JSON list, e.g. ["largest","width","depth"]'})
     sampling: str = "sandwich"
+    uniform_prob: float = field(default=0.0, metadata={
+        "help": "Chance that a random subnet has one width for all layers (heads and FFN together)"})
     seed: int = 42
 
     def run_config(self) -> RunConfig:
@@ -103,7 +108,7 @@ class OFARunArguments:
                          init_learning_rate=_json_list("learning_rate", self.learning_rate),
                          dynamic_batch_size=_json_list("dynamic_batch_size", self.dynamic_batch_size),
                          elastic_order=_json_list("elastic_order", self.elastic_order),
-                         sampling=self.sampling, seed=self.seed)
+                         sampling=self.sampling, uniform_prob=self.uniform_prob, seed=self.seed)
 
 
 def is_finetuned_for(path: str, task_name: str) -> bool:
@@ -186,7 +191,8 @@ def run_pipeline(model_args: OFAModelArguments, data_args: GlueDataArguments, ru
     Convert(model_args.space).convert(student)
     distill = DistillConfig(teacher_model=teacher, lambda_distill=model_args.lambda_distill,
                             lambda_logit=model_args.lambda_logit, lambda_label=model_args.lambda_label,
-                            lambda_attention=model_args.lambda_attention, temperature=model_args.temperature)
+                            lambda_attention=model_args.lambda_attention, temperature=model_args.temperature,
+                            teacher_refresh=model_args.teacher_refresh)
     ofa = OFA(student, run_args.run_config(), distill)
     state = train_ofa(ofa, train, collator, train_args)
     save_supernet(student, out / "supernet", tokenizer, supernet_config=model_args.space)

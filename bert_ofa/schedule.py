@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .convert import largest_of, sample_subnet, smallest_subnet
-from .space import SearchSpace
+from .space import SearchSpace, depth_layers
 from .subnet import SubnetConfig
 
 STAGE_DIMS = {"largest": (), "width": ("heads", "ffn"), "depth": ("depth",), "hidden": ("hidden",)}
@@ -30,7 +30,9 @@ class RunConfig:
     ``n_epochs``). ``dynamic_batch_size``: subnets trained per step, one int or one per stage
     (the ``largest`` stage always trains one). ``elastic_depth``: allowed depths (must be in
     the space; default: the space's). ``sampling``: ``sandwich`` (largest + smallest + random)
-    or ``random``.
+    or ``random``. ``uniform_prob``: the chance that a random subnet is *uniform*, one width for
+    every layer with heads and FFN scaled together (DynaBERT's width x depth grid, the shapes
+    users most often pick); otherwise each layer draws its own heads and FFN width.
     """
 
     train_batch_size: int = 32
@@ -41,6 +43,7 @@ class RunConfig:
     elastic_depth: list[int] | None = None
     elastic_order: list[str] | None = None
     sampling: str = "sandwich"
+    uniform_prob: float = 0.0
     seed: int = 42
 
     def __post_init__(self) -> None:
@@ -48,6 +51,8 @@ class RunConfig:
             raise ValueError(f"RunConfig.train_batch_size must be >= 1, got {self.train_batch_size}")
         if self.sampling not in ("sandwich", "random"):
             raise ValueError(f"RunConfig.sampling must be 'sandwich' or 'random', got {self.sampling!r}")
+        if not 0.0 <= self.uniform_prob <= 1.0:
+            raise ValueError(f"RunConfig.uniform_prob is a probability in [0, 1], got {self.uniform_prob}")
         if self.elastic_order is not None:
             bad = [s for s in self.elastic_order if s not in STAGE_DIMS]
             if bad or not self.elastic_order:
@@ -167,5 +172,20 @@ class ProgressiveSchedule:
         if self.config.sampling == "sandwich":
             subnets = [largest_of(space), smallest_subnet(space)][:k]
         while len(subnets) < k:
-            subnets.append(sample_subnet(space, rng))
+            uniform = rng.random() < self.config.uniform_prob
+            subnets.append(uniform_subnet(space, rng) if uniform else sample_subnet(space, rng))
         return subnets
+
+
+def uniform_subnet(space: SearchSpace, rng: random.Random) -> SubnetConfig:
+    """A random grid subnet: one depth, one width step shared by every layer's heads and FFN.
+
+    The open heads and FFN choices are paired from the largest down (the j-th largest head
+    count goes with the j-th largest FFN width), which is the width multiplier when both
+    come from the same ``expand_ratio``.
+    """
+    d = rng.choice(space.depth)
+    j = rng.randrange(min(len(space.heads), len(space.ffn)))
+    heads, ffn = space.heads[-1 - j], space.ffn[-1 - j]
+    return SubnetConfig(layers=depth_layers(space.num_layers, d), heads=[heads] * d, ffn=[ffn] * d,
+                        hidden=rng.choice(space.hidden))

@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence
 import torch
 from tqdm.auto import tqdm
 
-from .checkpoint import find_checkpoint, list_checkpoints, load_checkpoint, save_checkpoint
+from .checkpoint import find_checkpoint, list_checkpoints, load_checkpoint, load_extra_model, save_checkpoint
 from .ofa import OFA
 
 logger = logging.getLogger(__name__)
@@ -115,6 +115,8 @@ def train_ofa(ofa: OFA, train_dataset: Sequence[Any], collate_fn: Callable[[list
     if args.resume_from_checkpoint:
         path = find_checkpoint(args.resume_from_checkpoint, args.output_dir)
         state = load_checkpoint(path, ofa, optimizer)
+        if state.get("teacher_refreshed_at"):  # the teacher is the supernet as it was at that stage's start
+            load_extra_model(path, "teacher", ofa.refresh_teacher())
         logger.info("resumed from %s at epoch %d batch %d", path, state["epoch"], state["batch"])
     writer = _writer(args) if accelerator.is_main_process else None
     total = ofa.num_epochs * steps_per_epoch
@@ -125,8 +127,10 @@ def train_ofa(ofa: OFA, train_dataset: Sequence[Any], collate_fn: Callable[[list
 
     def checkpoint() -> None:
         if accelerator.is_main_process:
+            extra = {"teacher": ofa.teacher} if state.get("teacher_refreshed_at") else None
             save_checkpoint(args.output_dir, state["global_step"], ofa, optimizer,
-                            {**state, "phase": ofa.current_phase.index}, keep=args.save_total_limit)
+                            {**state, "phase": ofa.current_phase.index}, keep=args.save_total_limit,
+                            extra_models=extra)
         accelerator.wait_for_everyone()
 
     stopped = False
@@ -178,6 +182,10 @@ def train_ofa(ofa: OFA, train_dataset: Sequence[Any], collate_fn: Callable[[list
             break
         state["epoch"], state["batch"] = epoch + 1, 0
         if epoch + 1 == ofa.current_phase.end_epoch:  # a phase boundary
+            if ofa.refreshes_teacher_at(epoch + 1):
+                ofa.refresh_teacher()
+                state["teacher_refreshed_at"] = epoch + 1
+                logger.info("epoch %d starts a new stage: the largest subnet is now the teacher", epoch + 1)
             checkpoint()
             if on_phase_end is not None:
                 on_phase_end(ofa, ofa.current_phase.index)

@@ -33,8 +33,8 @@ from glue_tasks import get_task, load_glue, tokenize_glue
 # then depth for 3 (DynaBERT gives each stage 3 epochs and weights hidden states 1.0); the
 # label loss too, since this teacher is no stronger than a directly fine-tuned half-width model.
 RECIPE = dict(n_epochs="[[1, 2], [3, 4, 5]]", learning_rate="5e-5", dynamic_batch_size="3",
-              elastic_order='["width", "depth"]')
-DISTILL = dict(lambda_distill=1.0, lambda_logit=1.0, lambda_label=1.0)
+              elastic_order='["width", "depth"]', uniform_prob=0.0)
+DISTILL = dict(lambda_distill=1.0, lambda_logit=1.0, lambda_label=1.0, teacher_refresh="none")
 SHAPES = {"width 0.5 x depth 1.0": (0.5, 1.0), "width 1.0 x depth 0.5": (1.0, 0.5)}
 
 
@@ -87,6 +87,8 @@ def main() -> None:
     parser.add_argument("--skip_direct", action="store_true")
     parser.add_argument("--skip_ofa", action="store_true", help="only the direct baseline")
     parser.add_argument("--recipe", default="{}", help="JSON overriding RECIPE/DISTILL keys")
+    parser.add_argument("--tag", default=None, help="an ablation: writes records/ablation_<task>_<tag>.json and "
+                        "trains in <output_root>/<task>-<tag>, leaving the main record alone")
     parser.add_argument("--resume", action="store_true", help="continue the OFA run from its latest checkpoint")
     parser.add_argument("--records", default="results/records")
     args = parser.parse_args()
@@ -103,12 +105,14 @@ def main() -> None:
     if not args.skip_ofa:
         data_args = GlueDataArguments(task_name=task, max_seq_length=args.max_seq_length)
         run_args = OFARunArguments(**recipe)
-        train_args = OFATrainingArguments(output_dir=os.path.join(args.output_root, task), logging_steps=10,
+        run_dir = os.path.join(args.output_root, task + (f"-{args.tag}" if args.tag else ""))
+        train_args = OFATrainingArguments(output_dir=run_dir, logging_steps=10,
                                           save_steps=50, resume_from_checkpoint="latest" if args.resume else None,
                                           overwrite_output_dir=True)
         summary = run_pipeline(model_args, data_args, run_args, train_args)
-        write_record(os.path.join(args.records, f"ofa_{task}.json"), "glue_ofa", summary, task=task,
-                     recipe={**recipe, **distill})
+        name, kind = (f"ablation_{task}_{args.tag}", "glue_ofa_ablation") if args.tag else (f"ofa_{task}", "glue_ofa")
+        write_record(os.path.join(args.records, f"{name}.json"), kind, summary, task=task,
+                     recipe={**recipe, **distill}, tag=args.tag)
     if not args.skip_direct:
         epochs = 3.0
         direct = direct_baseline(teacher, task, epochs, 5e-5, 42, args.max_seq_length, model_args.importance_samples,

@@ -79,10 +79,31 @@ def test_schedule_phases_and_allowed_choices():
     (dict(sampling="greedy"), "sandwich"),
     (dict(elastic_order=["width", "tallness"]), "unknown stages"),
     (dict(dynamic_batch_size=0), ">= 1"),
+    (dict(uniform_prob=1.5), "probability in \\[0, 1\\]"),
 ])
 def test_run_config_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         RunConfig(**kwargs)
+
+
+@pytest.mark.parametrize("uniform_prob", [0.0, 0.5, 1.0])
+def test_uniform_prob_draws_grid_subnets(uniform_prob):
+    ofa = make_ofa(RunConfig(n_epochs=[[1], [2], [3], [4]], dynamic_batch_size=4, uniform_prob=uniform_prob))
+    space = ofa.schedule.phases[2].space  # depth stage: every width and depth open, full hidden
+    ofa.set_epoch(2)
+    uniform = []
+    for _ in range(100):
+        for sub in ofa.sample_subnets()[2:]:  # the random ones (after largest and smallest)
+            sub.validate(space)
+            same = len(set(sub.heads)) == 1 and len(set(sub.ffn)) == 1
+            # a grid subnet scales heads and FFN by the same step: 4 heads <-> FFN 72, 3 <-> 54 ...
+            paired = same and space.heads.index(sub.heads[0]) == space.ffn.index(sub.ffn[0])
+            uniform.append(paired)
+    share = sum(uniform) / len(uniform)
+    if uniform_prob == 1.0:
+        assert share == 1.0
+    else:  # per-layer draws are rarely grid-shaped by chance (4^-2 per layer pair and depth >= 2)
+        assert abs(share - uniform_prob) < 0.12, share
 
 
 def test_schedule_errors():
@@ -107,6 +128,38 @@ def test_distillation_is_zero_when_student_is_teacher(attention):
     ofa(**tiny_batch())
     assert ofa.calc_distill_loss().item() > 0
     assert all(v > 0 for v in ofa.last_losses.values())
+
+
+def test_teacher_refresh_makes_the_trained_supernet_the_teacher(tmp_path):
+    run = RunConfig(train_batch_size=8, n_epochs=[[1], [2], [3], [4]], init_learning_rate=2e-3)
+    ofa = make_ofa(run, lambda_label=1.0, teacher_refresh="stage")
+    original = ofa.teacher
+    batch = collate(toy_data(8, seed=1))
+    seen = []
+
+    def check(ofa, phase):  # called after each phase, when the next stage's teacher is in place
+        ofa.eval()
+        ofa.set_active_subnet(ofa.largest_subnet())
+        student, teacher = ofa(**batch)
+        seen.append((phase, ofa.teacher is original, torch.allclose(student.logits, teacher.logits, atol=1e-5),
+                     ofa.calc_distill_loss().item() - ofa.last_losses["label"]))
+        ofa.train()
+
+    train_ofa(ofa, toy_data(24), collate, OFATrainingArguments(output_dir=str(tmp_path), disable_tqdm=True),
+              on_phase_end=check)
+    assert [s[:3] for s in seen[:3]] == [(0, False, True), (1, False, True), (2, False, True)]
+    assert all(abs(s[3]) < 1e-6 for s in seen[:3])  # distillation loss zero at the largest subnet
+    assert not any(p.requires_grad for p in ofa.teacher.parameters())
+    assert not any(k.startswith("_teacher") for k in ofa.state_dict())  # never saved with the supernet
+    assert not hasattr(ofa.teacher, bo.convert.STATE_ATTR) and type(ofa.teacher) is type(original)  # plain
+
+    still = make_ofa(run, lambda_label=1.0)  # without refresh the given teacher stays
+    assert not any(still.refreshes_teacher_at(e) for e in range(5))
+    assert [e for e in range(6) if ofa.refreshes_teacher_at(e)] == [1, 2, 3]
+    with pytest.raises(ValueError, match="teacher_refresh must be 'none' or 'stage'"):
+        DistillConfig(teacher_refresh="epoch")
+    with pytest.raises(ValueError, match="needs a teacher_model"):
+        OFA(copy.deepcopy(ofa.model), run, DistillConfig(teacher_refresh="stage"))
 
 
 def test_custom_distill_fn_and_regression_mse():
@@ -174,18 +227,21 @@ def _weights(ofa):
     return {k: v.detach().clone() for k, v in ofa.state_dict().items()}
 
 
-def test_resume_gives_the_same_weights(tmp_path):
+@pytest.mark.parametrize("refresh", ["none", "stage"])
+def test_resume_gives_the_same_weights(tmp_path, refresh):
     run = RunConfig(train_batch_size=8, n_epochs=[[1], [2], [3], [4]], init_learning_rate=2e-3)
     data = toy_data(40)
-    ref = make_ofa(run, lambda_label=1.0)
+    ref = make_ofa(run, lambda_label=1.0, teacher_refresh=refresh)
     train_ofa(ref, data, collate, OFATrainingArguments(output_dir=str(tmp_path / "a"), disable_tqdm=True))
 
-    first = make_ofa(run, lambda_label=1.0)
+    first = make_ofa(run, lambda_label=1.0, teacher_refresh=refresh)
     args = OFATrainingArguments(output_dir=str(tmp_path / "b"), save_steps=3, disable_tqdm=True, max_steps=13)
     train_ofa(first, data, collate, args)
     ckpts = sorted(p.name for p in (tmp_path / "b").iterdir())
     assert ckpts == ["checkpoint-10", "checkpoint-12"]  # keeps the last two; no temporary folders left
-    second = make_ofa(run, lambda_label=1.0)  # a fresh process would start from scratch like this
+    # the stage-2 teacher (refreshed at epoch 2) travels with the checkpoint
+    assert (tmp_path / "b" / "checkpoint-12" / "teacher.safetensors").is_file() == (refresh == "stage")
+    second = make_ofa(run, lambda_label=1.0, teacher_refresh=refresh)  # as a fresh process would start
     args = OFATrainingArguments(output_dir=str(tmp_path / "b"), save_steps=3, disable_tqdm=True,
                                 resume_from_checkpoint="latest")
     train_ofa(second, data, collate, args)
@@ -193,6 +249,10 @@ def test_resume_gives_the_same_weights(tmp_path):
     assert want.keys() == got.keys()
     for k in want:
         assert torch.equal(want[k], got[k]), k
+    if refresh == "stage":
+        for a, b in zip(ref.teacher.parameters(), second.teacher.parameters()):
+            assert torch.equal(a, b)
+        return
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         train_ofa(make_ofa(run), data, collate,
                   OFATrainingArguments(output_dir=str(tmp_path / "c"), resume_from_checkpoint="latest"))

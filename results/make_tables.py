@@ -164,7 +164,37 @@ def glue_ofa() -> str | None:
             lines += ["", f"Noise: {n} dev examples, so one standard error of an accuracy near {acc:.2f} is "
                       f"{(acc * (1 - acc) / n) ** 0.5:.3f}; one seed per row."]
         lines += ["", _env_line([r])]
+    lines += _ablations(records, direct)
     return "\n".join(lines) + "\n"
+
+
+ABLATION_SHAPES = ["largest", "width 0.5 x depth 1.0", "width 1.0 x depth 0.5", "width 0.5 x depth 0.5", "smallest"]
+
+
+def _ablations(records: list[dict], direct: dict) -> list[str]:
+    """One table per task: the main recipe, each ``--tag`` run (its changed settings), the direct baseline."""
+    ablations = _load("ablation_*.json")
+    lines = []
+    for r in records:
+        runs = [x for x in ablations if x["task"] == r["task"]]
+        if not runs:
+            continue
+        task, main_recipe = get_task(r["task"]), r.get("recipe", {})
+        key = f"eval_{task.metric_names[0]}"
+        lines += ["", f"## {task.name}: recipe ablations ({task.metric_names[0]}, dev)", "",
+                  "Same teacher, data, seed and evaluation; each row changes the settings it names. Records: "
+                  f"`results/records/ablation_{r['task']}_*.json`.", "",
+                  "| Recipe | " + " | ".join(ABLATION_SHAPES) + " | Runtime |", "|---|" + "---|" * (len(ABLATION_SHAPES) + 1)]
+        for x in [r] + runs:
+            changed = {k: v for k, v in x.get("recipe", {}).items() if main_recipe.get(k) != v}
+            name = f"{x['tag']}: " + ", ".join(f"{k}={v}" for k, v in changed.items()) if x.get("tag") else "main recipe"
+            scores = {s["name"]: s["metrics"][key] for s in x["results"]["subnets"]}
+            lines.append(f"| {name} | " + " | ".join(f"{scores[n]:.4f}" if n in scores else "-" for n in ABLATION_SHAPES)
+                         + f" | {x['results']['runtime_s'] / 60:.0f} min |")
+        d = direct.get(r["task"], {})
+        lines.append("| direct fine-tune per shape | " + " | ".join(
+            f"{d[n]['metrics'][key]:.4f}" if n in d else "-" for n in ABLATION_SHAPES) + " | - |")
+    return lines
 
 
 def search() -> str | None:

@@ -28,6 +28,8 @@ from tqdm.auto import tqdm
 from glue_tasks import (GlueUnavailableError, TaskInfo, compute_metrics, get_task, load_glue,
                         predictions_to_labels, tokenize_glue)
 
+from .runtime import make_accelerator
+
 logger = logging.getLogger(__name__)
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -209,7 +211,6 @@ def _write_json(path: Path, obj: dict) -> None:
 
 def finetune(args: FinetuneArguments, data_args: GlueDataArguments) -> dict:
     """Fine-tune ``args.model_name_or_path`` on a GLUE task; return train and dev metrics."""
-    from accelerate import Accelerator
     from accelerate.utils import set_seed
     from transformers import (AutoModelForSequenceClassification, AutoTokenizer,
                               get_linear_schedule_with_warmup)
@@ -218,7 +219,7 @@ def finetune(args: FinetuneArguments, data_args: GlueDataArguments) -> dict:
     out = Path(args.output_dir)
     if out.is_dir() and any(out.iterdir()) and not args.overwrite_output_dir:
         raise FileExistsError(f"{out} is not empty; pass overwrite_output_dir to write over it")
-    accelerator = Accelerator(mixed_precision=args.mixed_precision,
+    accelerator = make_accelerator(mixed_precision=args.mixed_precision,
                               gradient_accumulation_steps=args.gradient_accumulation_steps)
     main = accelerator.is_main_process
     set_seed(args.seed)

@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from .checkpoint import find_checkpoint, list_checkpoints, load_checkpoint, load_extra_model, save_checkpoint
 from .ofa import OFA
+from .runtime import make_accelerator
 
 logger = logging.getLogger(__name__)
 
@@ -87,9 +88,7 @@ def train_ofa(ofa: OFA, train_dataset: Sequence[Any], collate_fn: Callable[[list
               args: OFATrainingArguments,
               on_phase_end: Callable[[OFA, int], None] | None = None) -> dict[str, Any]:
     """Train ``ofa`` through its whole schedule; returns the final trainer state."""
-    from accelerate import Accelerator
-
-    accelerator = Accelerator(mixed_precision=args.mixed_precision)
+    accelerator = make_accelerator(mixed_precision=args.mixed_precision)
     rank, world = accelerator.process_index, accelerator.num_processes
     ofa.to(accelerator.device)
     optimizer = accelerator.prepare(make_optimizer(ofa, args.weight_decay))

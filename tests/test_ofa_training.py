@@ -294,6 +294,8 @@ def test_two_processes_sample_the_same_subnets_and_end_identical(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     a, b = (json.loads((tmp_path / f"subnets_{r}.json").read_text()) for r in (0, 1))
     assert a["world"] == 2 and a == b
+    # each rank trains on its half of the data: 40 examples / (2 ranks x batch 4) = 5 steps per epoch, 3 epochs
+    assert a["steps"] == 15 and a["checkpoints"] == ["checkpoint-10", "checkpoint-15"]
     w0, w1 = (torch.load(tmp_path / f"weights_{r}.pt") for r in (0, 1))
     assert all(torch.equal(w0[k], w1[k]) for k in w0)
     start = tiny_model("bert").state_dict()

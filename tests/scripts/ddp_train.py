@@ -32,9 +32,10 @@ def record(step=None):
 
 
 ofa.sample_subnets = record
-train_ofa(ofa, data, lambda ex: {k: torch.stack([e[k] for e in ex]) for k in ex[0]},
+state = train_ofa(ofa, data, lambda ex: {k: torch.stack([e[k] for e in ex]) for k in ex[0]},
           OFATrainingArguments(output_dir=str(out / "run"), disable_tqdm=True))
 rank = dist.get_rank() if dist.is_initialized() else 0
 world = dist.get_world_size() if dist.is_initialized() else 1
 torch.save({k: v.detach().clone() for k, v in ofa.model.state_dict().items()}, out / f"weights_{rank}.pt")
-(out / f"subnets_{rank}.json").write_text(json.dumps({"world": world, "sampled": sampled}))
+(out / f"subnets_{rank}.json").write_text(json.dumps({"world": world, "sampled": sampled, "steps": state["global_step"],
+                                                                "checkpoints": sorted(p.name for p in (out / "run").glob("checkpoint-*"))}))

@@ -38,8 +38,8 @@ def environment() -> dict[str, Any]:
         root = Path(__file__).resolve().parent.parent
         env["git_commit"] = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
                                            text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        env["git_commit"] = None
+    except (OSError, subprocess.CalledProcessError):  # a copy of the tree without .git (e.g. a GPU machine)
+        env["git_commit"] = os.environ.get("BERT_OFA_GIT_COMMIT")
     return env
 
 

@@ -56,10 +56,11 @@ def direct_baseline(teacher_path: str, task_name: str, epochs: float, lr: float,
     bo.reorder_by_importance(teacher, bo.compute_importance(
         teacher, [collator([train[i] for i in idx[j:j + 32]]) for j in range(0, len(idx), 32)]))
     bo.Convert(bo.supernet(expand_ratio=[0.5], depth_mult=[0.5])).convert(teacher)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
     results = {}
     for name, (w, d) in SHAPES.items():
         sub = bo.subnet_from_mults(teacher, w, d)
-        model = bo.extract_subnet(teacher, sub).train()
+        model = bo.extract_subnet(teacher, sub).to(device).train()
         torch.manual_seed(seed)
         loader = DataLoader(train, batch_size=32, shuffle=True, collate_fn=collator)
         opt = torch.optim.AdamW(model.parameters(), lr=lr)
@@ -68,6 +69,7 @@ def direct_baseline(teacher_path: str, task_name: str, epochs: float, lr: float,
         start = time.time()
         for _ in range(int(epochs)):
             for batch in loader:
+                batch = {k: v.to(device) for k, v in batch.items()}
                 logits = model(**{k: batch[k] for k in MODEL_INPUTS if k in batch}).logits
                 task_loss(task, logits, batch["labels"]).backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -89,12 +91,15 @@ def main() -> None:
     parser.add_argument("--recipe", default="{}", help="JSON overriding RECIPE/DISTILL keys")
     parser.add_argument("--tag", default=None, help="an ablation: writes records/ablation_<task>_<tag>.json and "
                         "trains in <output_root>/<task>-<tag>, leaving the main record alone")
+    parser.add_argument("--seed", type=int, default=42, help="OFA and direct runs; records of another seed than 42 "
+                        "get a _s<seed> suffix")
     parser.add_argument("--resume", action="store_true", help="continue the OFA run from its latest checkpoint")
     parser.add_argument("--records", default="results/records")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     task = get_task(args.task).hub_name
     teacher = args.teacher or os.path.join("outputs", "teachers", task)
+    suffix = f"_s{args.seed}" if args.seed != 42 else ""
     override = json.loads(args.recipe)
     recipe = {k: override.get(k, v) for k, v in RECIPE.items()}
     distill = {k: override.get(k, v) for k, v in DISTILL.items()}
@@ -104,21 +109,21 @@ def main() -> None:
     model_args = OFAModelArguments(model_name_or_path=teacher, teacher_model=teacher, **distill)
     if not args.skip_ofa:
         data_args = GlueDataArguments(task_name=task, max_seq_length=args.max_seq_length)
-        run_args = OFARunArguments(**recipe)
-        run_dir = os.path.join(args.output_root, task + (f"-{args.tag}" if args.tag else ""))
+        run_args = OFARunArguments(**recipe, seed=args.seed)
+        run_dir = os.path.join(args.output_root, task + (f"-{args.tag}" if args.tag else "") + suffix)
         train_args = OFATrainingArguments(output_dir=run_dir, logging_steps=10,
                                           save_steps=50, resume_from_checkpoint="latest" if args.resume else None,
                                           overwrite_output_dir=True)
         summary = run_pipeline(model_args, data_args, run_args, train_args)
         name, kind = (f"ablation_{task}_{args.tag}", "glue_ofa_ablation") if args.tag else (f"ofa_{task}", "glue_ofa")
-        write_record(os.path.join(args.records, f"{name}.json"), kind, summary, task=task,
-                     recipe={**recipe, **distill}, tag=args.tag)
+        write_record(os.path.join(args.records, f"{name}{suffix}.json"), kind, summary, task=task,
+                     recipe={**recipe, **distill}, tag=args.tag, seed=args.seed)
     if not args.skip_direct:
         epochs = 3.0
-        direct = direct_baseline(teacher, task, epochs, 5e-5, 42, args.max_seq_length, model_args.importance_samples,
-                                 model_args.search_holdout)
-        write_record(os.path.join(args.records, f"direct_{task}.json"), "glue_direct", direct, task=task,
-                     settings={"epochs": epochs, "learning_rate": 5e-5, "batch": 32, "loss": "label",
+        direct = direct_baseline(teacher, task, epochs, 5e-5, args.seed, args.max_seq_length,
+                                 model_args.importance_samples, model_args.search_holdout)
+        write_record(os.path.join(args.records, f"direct_{task}{suffix}.json"), "glue_direct", direct, task=task,
+                     seed=args.seed, settings={"epochs": epochs, "learning_rate": 5e-5, "batch": 32, "loss": "label",
                                "search_holdout": model_args.search_holdout})
 
 

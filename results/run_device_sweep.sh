@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# MRPC and STS-B on one GPU, in one time-boxed call: teacher fine-tune, direct baselines and OFA
+# recipes over several seeds. Every job writes its record under RECORDS (results/make_tables.py
+# renders results/records/<machine>/ as its own table); jobs run in priority order and the sweep
+# stops starting new ones when fewer than MIN_LEFT seconds of BUDGET remain.
+#
+#   bash results/run_device_sweep.sh MODEL_DIR RECORDS_DIR [BUDGET_S] [MIN_LEFT_S]
+#
+# MODEL_DIR: the pretrained MiniLM-L6 (float32 weights). GLUE_DIR must be set.
+# After each job the records are packed into $OUT/records.tgz when OUT is set (a device call's output).
+set -uo pipefail
+MODEL=$1 REC=$2 BUDGET=${3:-500} MIN_LEFT=${4:-75}
+PY=${PYTHON:-python3}
+START=$(date +%s)
+R4='{"uniform_prob": 0.5, "teacher_refresh": "stage", "n_epochs": "[[1, 2], [5]]", "dynamic_batch_size": "[3, 4]"}'
+mkdir -p "$REC"
+
+job() {  # job NAME CMD...: run one step if the budget allows, then pack the records
+  local name=$1; shift
+  local left=$((BUDGET - $(date +%s) + START))
+  if ((left < MIN_LEFT)); then echo "== skip $name ($left s left)"; return 0; fi
+  echo "== $name ($left s left)"
+  local t0=$(date +%s)
+  timeout "$((left - 10))" "$@" || echo "== $name FAILED (rc $?)"
+  echo "== $name took $(($(date +%s) - t0)) s"
+  if [[ -n "${OUT:-}" ]]; then tar czf "$OUT/records.tgz" -C "$REC" .; fi
+}
+
+for task in mrpc stsb; do
+  job "teacher $task" "$PY" results/run_glue_baselines.py --tasks "$task" --model "$MODEL" \
+    --output_root outputs/teachers --records "$REC"
+done
+for seed in 42 43 44; do  # the best recipe (r4) against the direct baseline, seed by seed
+  for task in mrpc stsb; do
+    job "r4+direct $task s$seed" "$PY" results/run_ofa_glue.py --task "$task" --records "$REC" --seed "$seed" \
+      --tag r4 --recipe "$R4"
+  done
+done
+for seed in 42 43; do  # the main recipe, as in results/records/ofa_*.json
+  for task in mrpc stsb; do
+    job "ofa $task s$seed" "$PY" results/run_ofa_glue.py --task "$task" --records "$REC" --seed "$seed" --skip_direct
+  done
+done
+echo "== sweep done in $(($(date +%s) - START)) s"

@@ -34,12 +34,14 @@ def environment() -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
-    try:
-        root = Path(__file__).resolve().parent.parent
-        env["git_commit"] = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
-                                           text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):  # a copy of the tree without .git (e.g. a GPU machine)
-        env["git_commit"] = os.environ.get("BERT_OFA_GIT_COMMIT")
+    env["git_commit"] = os.environ.get("BERT_OFA_GIT_COMMIT")  # set where the tree is a copy (a GPU machine)
+    if env["git_commit"] is None:
+        try:
+            root = Path(__file__).resolve().parent.parent
+            env["git_commit"] = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                                               text=True, check=True).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            pass
     return env
 
 

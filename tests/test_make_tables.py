@@ -1,0 +1,49 @@
+"""results/make_tables.py: the seed-sweep table is computed from the records it is given."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+spec = importlib.util.spec_from_file_location("make_tables", Path(__file__).parent.parent / "results" / "make_tables.py")
+make_tables = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(make_tables)
+
+ENV = {"cuda": "GPU-X", "cpu": "cpu", "cpu_count": 4, "torch": "t", "transformers": "tf", "python": "3", "git_commit": "abc"}
+
+
+def _subnets(largest, w, d):
+    return [{"name": n, "metrics": {"eval_pearson": v}} for n, v in
+            (("largest", largest), ("width 0.5 x depth 1.0", w), ("width 1.0 x depth 0.5", d))]
+
+
+def _write(folder: Path, name: str, record: dict) -> None:
+    (folder / name).write_text(json.dumps({"env": ENV, "command": f"cmd {name}", "task": "stsb", **record}))
+
+
+def test_seed_table_gives_per_seed_deltas_and_means(tmp_path):
+    for seed, (w, d, dw, dd) in {42: (0.80, 0.70, 0.78, 0.72), 43: (0.84, 0.74, 0.80, 0.70)}.items():
+        suffix = "" if seed == 42 else f"_s{seed}"
+        _write(tmp_path, f"ablation_stsb_r4{suffix}.json", {"tag": "r4", "seed": seed, "recipe": {"a": 1}, "results": {
+            "teacher_metrics": {"eval_pearson": 0.85}, "subnets": _subnets(0.86, w, d), "runtime_s": 60}})
+        _write(tmp_path, f"direct_stsb{suffix}.json", {"seed": seed, "results": {
+            "width 0.5 x depth 1.0": {"metrics": {"eval_pearson": dw}},
+            "width 1.0 x depth 0.5": {"metrics": {"eval_pearson": dd}}}})
+    text = make_tables.glue_ofa_seeds(tmp_path)
+    rows = [line for line in text.splitlines() if line.startswith("| r4")]
+    assert rows[0] == "| r4 | 42 | 0.8600 | +1.0 | 0.8000 | 0.7800 | +2.0 | 0.7000 | 0.7200 | -2.0 |"
+    assert rows[1] == "| r4 | 43 | 0.8600 | +1.0 | 0.8400 | 0.8000 | +4.0 | 0.7400 | 0.7000 | +4.0 |"
+    # means over the two seeds; sd of (0.80, 0.84) is 0.0283; deltas average (+2, +4) and (-2, +4)
+    assert rows[2] == ("| r4: mean ± sd | 2 seeds | 0.8600 ± 0.0000 | +1.0 | 0.8200 ± 0.0283 | 0.7900 ± 0.0141 | +3.0 "
+                       "| 0.7200 ± 0.0283 | 0.7100 ± 0.0141 | +1.0 |")
+    assert "GPU-X" in text and "teacher 0.8500" in text
+
+
+def test_seed_table_is_none_without_runs(tmp_path):
+    assert make_tables.glue_ofa_seeds(tmp_path) is None
+
+
+def test_seed_table_without_a_direct_record_shows_dashes(tmp_path):
+    _write(tmp_path, "ofa_stsb.json", {"seed": 42, "recipe": {}, "results": {
+        "teacher_metrics": {"eval_pearson": 0.85}, "subnets": _subnets(0.86, 0.8, 0.7), "runtime_s": 60}})
+    row = next(line for line in make_tables.glue_ofa_seeds(tmp_path).splitlines() if line.startswith("| main"))
+    assert row == "| main | 42 | 0.8600 | +1.0 | 0.8000 | - | - | 0.7000 | - | - |"

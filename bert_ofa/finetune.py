@@ -147,6 +147,8 @@ def evaluate_loaders(model: torch.nn.Module, task: TaskInfo, loaders: dict, gath
         metrics = compute_metrics(task, logits, labels)
         metrics["loss"] = float(task_loss(task, torch.from_numpy(logits), torch.from_numpy(labels)))
         metrics["samples"] = len(labels)
+        if not task.is_regression and len(labels):  # 1.0: a collapsed model that predicts one class for all
+            metrics["top_class_share"] = float(np.bincount(logits.argmax(-1)).max() / len(labels))
         results.update({_eval_key(split, k): v for k, v in metrics.items()})
     return results
 

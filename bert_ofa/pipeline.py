@@ -207,6 +207,8 @@ def run_pipeline(model_args: OFAModelArguments, data_args: GlueDataArguments, ru
         rows.append({"name": name, "subnet": sub.to_dict(), "params": count_params(student, sub),
                      "flops": count_flops(student, sub, data_args.max_seq_length), "metrics": metrics})
         logger.info("%s: %s", name, {k: round(v, 4) for k, v in metrics.items() if k.startswith("eval_")})
+        if one_class(metrics):
+            logger.warning("subnet %s predicts one class for every dev example (a collapsed subnet)", name)
     set_active_subnet(student, largest_subnet(space))
     summary = {"task": task.hub_name, "teacher": teacher_path, "teacher_metrics": teacher_metrics,
                "teacher_params": sum(p.numel() for p in teacher.parameters()), "subnets": rows,
@@ -232,7 +234,21 @@ def results_markdown(summary: dict[str, Any]) -> str:
              "|---|---|---|" + "---|" * len(metrics)]
     lines.append(f"| teacher | {summary['teacher_params'] / 1e6:.2f}M | - | "
                  + " | ".join(f"{teacher.get(k, float('nan')):.4f}" for k in metrics) + " |")
+    collapsed = []
     for r in summary["subnets"]:
-        lines.append(f"| {r['name']} | {r['params'] / 1e6:.2f}M | {r['flops'] / 1e9:.2f} | "
+        name = r["name"]
+        if one_class(r["metrics"]):
+            collapsed.append(name)
+            name += " (one class)"
+        lines.append(f"| {name} | {r['params'] / 1e6:.2f}M | {r['flops'] / 1e9:.2f} | "
                      + " | ".join(f"{r['metrics'].get(k, float('nan')):.4f}" for k in metrics) + " |")
+    if collapsed:
+        lines += ["", f"{len(collapsed)} subnet(s) predict one class for every dev example: their scores are the "
+                  "majority-class baseline, not a trained model. Train longer, with a stronger teacher or more "
+                  "epochs in the stage that opens their shape (see the README's recipe notes)."]
     return "\n".join(lines) + "\n"
+
+
+def one_class(metrics: dict[str, Any]) -> bool:
+    """True when a classifier's dev predictions were all one class (``top_class_share`` 1.0)."""
+    return any(k.endswith("top_class_share") and v >= 1.0 for k, v in metrics.items())

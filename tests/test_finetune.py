@@ -107,7 +107,8 @@ class _LogitsOnly(torch.nn.Module):
 def test_evaluate_model_in_memory_and_generic_module(glue_dir, tiny_bert, tiny_bert_dir):
     model, tokenizer = tiny_bert()
     from_path = evaluate_model(tiny_bert_dir, "rte", glue_dir=str(glue_dir))
-    assert set(from_path) == {"eval_accuracy", "eval_loss", "eval_samples"} and from_path["eval_samples"] == 2
+    assert set(from_path) == {"eval_accuracy", "eval_loss", "eval_samples", "eval_top_class_share"}
+    assert from_path["eval_samples"] == 2 and from_path["eval_top_class_share"] in (0.5, 1.0)
     assert evaluate_model(model, "rte", glue_dir=str(glue_dir), tokenizer=tokenizer) == from_path
     assert evaluate_model(_LogitsOnly(model), "RTE", glue_dir=str(glue_dir), tokenizer=tokenizer) == from_path
     mnli = evaluate_model(tiny_bert(3)[0], "mnli", glue_dir=str(glue_dir), tokenizer=tokenizer,
@@ -117,6 +118,25 @@ def test_evaluate_model_in_memory_and_generic_module(glue_dir, tiny_bert, tiny_b
         evaluate_model(model, "rte", glue_dir=str(glue_dir))
     with pytest.raises(ValueError, match="no labeled dev split"):
         evaluate_model(model, "ax", glue_dir=str(glue_dir), tokenizer=tokenizer)
+
+
+class _Constant(torch.nn.Module):
+    """A collapsed classifier: the same logits for every example."""
+
+    def __init__(self, logits):
+        super().__init__()
+        self.logits = torch.nn.Parameter(torch.tensor(logits))
+
+    def forward(self, input_ids, **_):
+        return SimpleNamespace(logits=self.logits.expand(input_ids.shape[0], -1))
+
+
+def test_top_class_share_flags_a_one_class_model(glue_dir, tiny_bert):
+    _, tokenizer = tiny_bert()
+    metrics = evaluate_model(_Constant([0.1, 2.0]), "mrpc", glue_dir=str(glue_dir), tokenizer=tokenizer)
+    assert metrics["eval_top_class_share"] == 1.0
+    stsb = evaluate_model(_Constant([0.5]), "stsb", glue_dir=str(glue_dir), tokenizer=tokenizer)
+    assert "eval_top_class_share" not in stsb  # regression: no classes
 
 
 @pytest.fixture

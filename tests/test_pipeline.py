@@ -81,3 +81,17 @@ def test_cli_usage_and_bad_json(capsys):
     with pytest.raises(ValueError, match="n_epochs must be JSON"):
         OFARunArguments(n_epochs="[[1],").run_config()
     assert bo.RunConfig is OFARunArguments().run_config().__class__
+
+
+def test_results_markdown_marks_one_class_subnets():
+    from bert_ofa.pipeline import results_markdown
+
+    row = lambda name, share: {"name": name, "params": 1e6, "flops": 1e9,  # noqa: E731
+                               "metrics": {"eval_f1": 0.81, "eval_accuracy": 0.68, "eval_top_class_share": share}}
+    summary = {"task": "mrpc", "teacher_metrics": {"eval_f1": 0.85, "eval_accuracy": 0.77}, "teacher_params": 2e6,
+               "subnets": [row("largest", 0.7), row("smallest", 1.0)]}
+    table = results_markdown(summary)
+    assert "| smallest (one class) |" in table and "| largest |" in table
+    assert "1 subnet(s) predict one class" in table
+    summary["subnets"] = [row("largest", 0.7)]
+    assert "one class" not in results_markdown(summary)

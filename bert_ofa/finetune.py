@@ -222,7 +222,7 @@ def finetune(args: FinetuneArguments, data_args: GlueDataArguments) -> dict:
     if out.is_dir() and any(out.iterdir()) and not args.overwrite_output_dir:
         raise FileExistsError(f"{out} is not empty; pass overwrite_output_dir to write over it")
     accelerator = make_accelerator(mixed_precision=args.mixed_precision,
-                              gradient_accumulation_steps=args.gradient_accumulation_steps)
+                                   gradient_accumulation_steps=args.gradient_accumulation_steps)
     main = accelerator.is_main_process
     set_seed(args.seed)
 

@@ -128,7 +128,8 @@ def glue_ofa() -> str | None:
     lines += ["", "## The issue's targets", "",
               "Main metric (first listed); OFA minus the reference, in points. Both the OFA subnets and the direct "
               "baseline start from the same fine-tuned teacher; OFA trains every subnet at once, the baseline "
-              "trains each shape alone.", "",
+              "trains each shape alone. These rows use the main recipe; the better ones are in the ablation "
+              "table below, and `glue_ofa_<machine>.md` repeats the best over several seeds.", "",
               "| Task | Largest vs teacher | Width 0.5 vs direct | Depth 0.5 vs direct | OFA epochs (all subnets) | "
               "Direct epochs (per shape) |", "|---|---|---|---|---|---|"]
     for r in records:

@@ -139,6 +139,27 @@ def test_top_class_share_flags_a_one_class_model(glue_dir, tiny_bert):
     assert "eval_top_class_share" not in stsb  # regression: no classes
 
 
+def test_two_cpu_processes_split_the_training_data(glue_dir, tiny_bert_dir, tmp_path):
+    """torchrun on a machine without a GPU: each rank takes half the batches; dev is scored once, in full."""
+    import subprocess
+    import sys
+
+    single = finetune(_args(tiny_bert_dir, tmp_path / "one", per_device_train_batch_size=1,
+                            per_device_eval_batch_size=1), GlueDataArguments("mrpc", str(glue_dir)))
+    torchrun = Path(sys.executable).parent / "torchrun"
+    script = Path(__file__).parent / "scripts" / "ddp_finetune.py"
+    out = tmp_path / "two"
+    proc = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node", "2", str(script), str(tiny_bert_dir),
+                           str(out), str(glue_dir)], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parent.parent)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ranks = [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert ranks[0]["world"] == 2 and single["train_steps"] >= 2
+    assert ranks[0]["train_steps"] == ranks[1]["train_steps"] == -(-single["train_steps"] // 2)
+    assert ranks[0]["eval_samples"] == ranks[1]["eval_samples"] == single["eval_samples"]
+    assert (out / "model.safetensors").is_file()
+
+
 @pytest.fixture
 def one_thread():
     """The CPU is shared: one intra-op thread is faster than two contended ones."""

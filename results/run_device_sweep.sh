@@ -10,13 +10,9 @@
 # After each job the records are packed into $OUT/records.tgz when OUT is set (a device call's output).
 #
 # On this workplace's GPU machine (nothing can be downloaded there; a call carries at most 64 MiB):
-#   here: pip download --no-deps the datasets, dill and multiprocess wheels (py3.12) into .whl/; put the
-#         MiniLM-L6 folder with float16 weights (45 MB) and GLUE's MRPC and STS-B folders under .carry/
-#   call (carry .whl and .carry): pip install --no-index --no-deps --target /tmp/site .whl/*.whl;
-#         PYTHONPATH=/tmp/site:$PWD GLUE_DIR=$PWD/.carry/glue_data HF_HUB_OFFLINE=1 TQDM_DISABLE=1
-#         BERT_OFA_GIT_COMMIT=<sha>; cast the weights back to float32 into /tmp/minilm; then
-#         bash results/run_device_sweep.sh /tmp/minilm results/records/h200 510 60
-#   then: untar $OUT/records.tgz into results/records/h200/ and run results/make_tables.py.
+# here `GLUE_DIR=... bash results/prepare_device_carry.sh`, then a call carrying .whl and .carry runs
+# `bash results/device_run.sh <commit>`; untar its records.tgz into results/records/h200/ and run
+# results/make_tables.py.
 set -uo pipefail
 MODEL=$1 REC=$2 BUDGET=${3:-500} MIN_LEFT=${4:-75}
 PY=${PYTHON:-python3}

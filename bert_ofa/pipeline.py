@@ -71,7 +71,7 @@ class OFAModelArguments:
     importance_samples: int = field(default=256, metadata={
         "help": "Training examples for head/neuron importance (0: no reordering); never the dev set"})
     search_holdout: int = field(default=256, metadata={
-        "help": "Training examples kept out of OFA training (at most 10%) for `bert-ofa search` to score subnets "
+        "help": "Training examples kept out of OFA training (at most 10%%) for `bert-ofa search` to score subnets "
                 "on; their rows go to supernet/heldout.json (0: train on everything)"})
 
     def __post_init__(self) -> None:

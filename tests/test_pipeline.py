@@ -83,6 +83,19 @@ def test_cli_usage_and_bad_json(capsys):
     assert bo.RunConfig is OFARunArguments().run_config().__class__
 
 
+@pytest.mark.parametrize("command", ["finetune", "evaluate", "train", "export", "search", "latency-table"])
+def test_every_subcommand_prints_its_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:  # argparse formats every option's help text
+        bert_ofa_main([command, "--help"])
+    assert exit_info.value.code == 0 and "--" in capsys.readouterr().out
+
+
+def test_run_glue_ofa_prints_its_help(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        run_glue_ofa(["--help"])
+    assert exit_info.value.code == 0 and "--search_holdout" in capsys.readouterr().out
+
+
 def test_results_markdown_marks_one_class_subnets():
     from bert_ofa.pipeline import results_markdown
 

@@ -35,6 +35,10 @@ from glue_tasks import get_task, load_glue, tokenize_glue
 RECIPE = dict(n_epochs="[[1, 2], [3, 4, 5]]", learning_rate="5e-5", dynamic_batch_size="3",
               elastic_order='["width", "depth"]', uniform_prob=0.0)
 DISTILL = dict(lambda_distill=1.0, lambda_logit=1.0, lambda_label=1.0, teacher_refresh="none")
+# Named overrides of RECIPE/DISTILL (--recipe NAME): the best recipe of the STS-B ablations
+# (results/glue_ofa.md), so scripts and the README name it instead of repeating its JSON.
+PRESETS = {"r4": {"uniform_prob": 0.5, "teacher_refresh": "stage", "n_epochs": "[[1, 2], [5]]",
+                  "dynamic_batch_size": "[3, 4]"}}
 SHAPES = {"width 0.5 x depth 1.0": (0.5, 1.0), "width 1.0 x depth 0.5": (1.0, 0.5)}
 
 
@@ -88,7 +92,8 @@ def main() -> None:
     parser.add_argument("--max_seq_length", type=int, default=128)
     parser.add_argument("--skip_direct", action="store_true")
     parser.add_argument("--skip_ofa", action="store_true", help="only the direct baseline")
-    parser.add_argument("--recipe", default="{}", help="JSON overriding RECIPE/DISTILL keys")
+    parser.add_argument("--recipe", default="{}", help=f"JSON overriding RECIPE/DISTILL keys, or a preset name "
+                        f"({', '.join(PRESETS)})")
     parser.add_argument("--tag", default=None, help="an ablation: writes records/ablation_<task>_<tag>.json and "
                         "trains in <output_root>/<task>-<tag>, leaving the main record alone")
     parser.add_argument("--seed", type=int, default=42, help="OFA and direct runs; records of another seed than 42 "
@@ -100,7 +105,13 @@ def main() -> None:
     task = get_task(args.task).hub_name
     teacher = args.teacher or os.path.join("outputs", "teachers", task)
     suffix = f"_s{args.seed}" if args.seed != 42 else ""
-    override = json.loads(args.recipe)
+    if args.recipe in PRESETS:
+        override = PRESETS[args.recipe]
+    else:
+        try:
+            override = json.loads(args.recipe)
+        except json.JSONDecodeError as err:
+            parser.error(f"--recipe {args.recipe!r} is neither JSON ({err}) nor a preset ({', '.join(PRESETS)})")
     recipe = {k: override.get(k, v) for k, v in RECIPE.items()}
     distill = {k: override.get(k, v) for k, v in DISTILL.items()}
     unknown = set(override) - set(RECIPE) - set(DISTILL)

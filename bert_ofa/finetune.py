@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 from glue_tasks import (GlueUnavailableError, TaskInfo, compute_metrics, get_task, load_glue,
                         predictions_to_labels, tokenize_glue)
+from glue_tasks.augment import SwappedPairs, check_swappable, swap_pair_columns
 
 from .runtime import make_accelerator
 
@@ -54,12 +55,19 @@ class GlueDataArguments:
     max_eval_samples: Optional[int] = field(default=None,
                                             metadata={"help": "Use the first N examples of each dev split"})
     pad_to_max_length: bool = field(default=False, metadata={"help": "Pad to max_seq_length instead of per batch"})
+    swap_pairs: float = field(default=0.0, metadata={
+        "help": "Chance that a training pair is shown with its sentences swapped, re-drawn each epoch "
+                "(MRPC, STS-B, QQP only: their labels ignore the order); 0: off"})
 
     def __post_init__(self) -> None:
         task = get_task(self.task_name)  # ValueError listing the valid names
         if not task.eval_splits:
             raise ValueError(f"{task.name} has no training or dev data: predict it with an MNLI model")
         self.task_name = task.hub_name
+        if not 0.0 <= self.swap_pairs <= 1.0:
+            raise ValueError(f"swap_pairs is a probability in [0, 1], got {self.swap_pairs}")
+        if self.swap_pairs:
+            check_swappable(task)
         self.glue_dir = os.fspath(self.glue_dir) if self.glue_dir else None
         _positive(self, "max_seq_length", "max_train_samples", "max_eval_samples")
 
@@ -174,6 +182,22 @@ def _first(dataset, n: int | None):
     return dataset.select(range(min(n, len(dataset)))) if n else dataset
 
 
+def training_rows(raw_train, train, tokenizer, data_args: GlueDataArguments, seed: int,
+                  columns: list[str] | None = None, drop: set[int] | frozenset = frozenset()):
+    """The training rows a model sees: ``train`` (tokenized ``raw_train``) cut to ``columns``
+    without the rows in ``drop``; with ``data_args.swap_pairs``, a ``SwappedPairs`` view whose
+    sentence order is re-drawn each epoch (call its ``set_epoch``)."""
+    def cut(ds):
+        ds = ds.select_columns(columns) if columns else ds
+        return ds.select([i for i in range(len(ds)) if i not in drop]) if drop else ds
+
+    if not data_args.swap_pairs:
+        return cut(train)
+    task = get_task(data_args.task_name)
+    swapped = tokenize_glue(swap_pair_columns(raw_train, task), tokenizer, task, data_args.max_seq_length)
+    return SwappedPairs(cut(train), cut(swapped), data_args.swap_pairs, seed)
+
+
 def evaluate_model(model_or_path: str | os.PathLike | torch.nn.Module, task: str | TaskInfo,
                    glue_dir: str | None = None, max_seq_length: int = 128, batch_size: int = 64,
                    max_eval_samples: int | None = None, tokenizer=None, device: str | None = None) -> dict:
@@ -238,7 +262,8 @@ def finetune(args: FinetuneArguments, data_args: GlueDataArguments) -> dict:
         data = tokenize_glue(raw, tokenizer, task, data_args.max_seq_length)
     collator = make_collator(tokenizer, data_args.pad_to_max_length, data_args.max_seq_length,
                              8 if args.mixed_precision != "no" else None)
-    train_loader = DataLoader(data["train"], shuffle=True, collate_fn=collator,
+    train_data = training_rows(raw["train"], data["train"], tokenizer, data_args, args.seed)
+    train_loader = DataLoader(train_data, shuffle=True, collate_fn=collator,
                               batch_size=args.per_device_train_batch_size)
     eval_names = [s for s in splits if s != "train"]
     eval_loaders = [DataLoader(data[s], batch_size=args.per_device_eval_batch_size, collate_fn=collator)
@@ -262,6 +287,8 @@ def finetune(args: FinetuneArguments, data_args: GlueDataArguments) -> dict:
     for epoch in range(math.ceil(args.num_train_epochs)):
         model.train()
         epoch_start, epoch_losses = time.perf_counter(), []
+        if hasattr(train_data, "set_epoch"):  # SwappedPairs: this epoch's sentence orders
+            train_data.set_epoch(epoch)
         for batch in train_loader:
             with accelerator.accumulate(model):
                 logits = model(**{k: batch[k] for k in MODEL_INPUTS if k in batch}).logits

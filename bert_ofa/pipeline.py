@@ -17,12 +17,14 @@ import torch
 from torch.utils.data import DataLoader
 
 from glue_tasks import get_task, load_glue, tokenize_glue
+from glue_tasks.augment import SwappedPairs
 
 from .accuracy import save_heldout, split_heldout
 from .convert import Convert, largest_subnet, set_active_subnet, smallest_subnet, subnet_from_mults
 from .counting import count_flops, count_params
 from .distill import DistillConfig
-from .finetune import MODEL_INPUTS, FinetuneArguments, GlueDataArguments, evaluate_loaders, finetune, make_collator
+from .finetune import (MODEL_INPUTS, FinetuneArguments, GlueDataArguments, evaluate_loaders, finetune, make_collator,
+                       training_rows)
 from .importance import compute_importance, reorder_by_importance
 from .ofa import OFA
 from .persist import save_supernet
@@ -173,11 +175,9 @@ def run_pipeline(model_args: OFAModelArguments, data_args: GlueDataArguments, ru
             raw[s] = raw[s].select(range(min(data_args.max_eval_samples, len(raw[s]))))
     data = tokenize_glue(raw, tokenizer, task, data_args.max_seq_length)
     keep = [c for c in data["train"].column_names if c in MODEL_INPUTS or c == "label"]
-    train = data["train"].select_columns(keep)
-    heldout = split_heldout(len(train), model_args.search_holdout, run_args.seed)
-    if heldout:  # rows the search scores subnets on: never trained on
-        held = set(heldout)
-        train = train.select([i for i in range(len(train)) if i not in held])
+    heldout = split_heldout(len(data["train"]), model_args.search_holdout, run_args.seed)
+    # the held-out rows are the ones the search scores subnets on: never trained on
+    train = training_rows(raw["train"], data["train"], tokenizer, data_args, run_args.seed, keep, set(heldout))
     collator = make_collator(tokenizer, data_args.pad_to_max_length, data_args.max_seq_length)
     dev = {s: DataLoader(data[s], batch_size=64, collate_fn=collator) for s in task.eval_splits}
     teacher_metrics = evaluate_loaders(teacher, task, dev)
@@ -185,8 +185,9 @@ def run_pipeline(model_args: OFAModelArguments, data_args: GlueDataArguments, ru
     student = copy.deepcopy(teacher)
     if model_args.importance_samples:  # a seeded slice of the training data, never dev
         g = torch.Generator().manual_seed(run_args.seed)
-        idx = torch.randperm(len(train), generator=g)[: model_args.importance_samples].tolist()
-        batches = [collator([train[i] for i in idx[j:j + 32]]) for j in range(0, len(idx), 32)]
+        rows = train.dataset if isinstance(train, SwappedPairs) else train  # the same rows with or without swaps
+        idx = torch.randperm(len(rows), generator=g)[: model_args.importance_samples].tolist()
+        batches = [collator([rows[i] for i in idx[j:j + 32]]) for j in range(0, len(idx), 32)]
         reorder_by_importance(student, compute_importance(student, batches))
     Convert(model_args.space).convert(student)
     distill = DistillConfig(teacher_model=teacher, lambda_distill=model_args.lambda_distill,

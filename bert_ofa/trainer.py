@@ -135,6 +135,8 @@ def train_ofa(ofa: OFA, train_dataset: Sequence[Any], collate_fn: Callable[[list
     stopped = False
     for epoch in range(state["epoch"], ofa.num_epochs):
         ofa.set_epoch(epoch)
+        if hasattr(train_dataset, "set_epoch"):  # e.g. SwappedPairs draws this epoch's sentence orders
+            train_dataset.set_epoch(epoch)
         batches = epoch_batches(n, bs, run.seed, epoch, world, rank)[:steps_per_epoch]
         for b in range(state["batch"], len(batches)):
             if args.max_steps is not None and state["global_step"] >= args.max_steps:

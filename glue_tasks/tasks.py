@@ -30,6 +30,7 @@ class TaskInfo:
     test_splits: tuple[str, ...] = ("test",)
     train_split: str | None = "train"
     submission_files: tuple[str, ...] = ()  # GLUE submission file per test split
+    symmetric: bool = False  # a pair task whose label does not depend on the sentences' order
 
     @property
     def is_regression(self) -> bool:
@@ -77,11 +78,11 @@ TASKS: dict[str, TaskInfo] = {
         TaskInfo("SST-2", "sst2", "SST-2", ("sentence",), ("negative", "positive"),
                  _ACC, "accuracy", submission_files=("SST-2.tsv",)),
         TaskInfo("MRPC", "mrpc", "MRPC", _PAIR, ("not_equivalent", "equivalent"),
-                 ("f1", "accuracy"), "f1", submission_files=("MRPC.tsv",)),
+                 ("f1", "accuracy"), "f1", submission_files=("MRPC.tsv",), symmetric=True),
         TaskInfo("STS-B", "stsb", "STS-B", _PAIR, (),
-                 ("pearson", "spearmanr"), "spearmanr", submission_files=("STS-B.tsv",)),
+                 ("pearson", "spearmanr"), "spearmanr", submission_files=("STS-B.tsv",), symmetric=True),
         TaskInfo("QQP", "qqp", "QQP", ("question1", "question2"), ("not_duplicate", "duplicate"),
-                 ("f1", "accuracy"), "f1", submission_files=("QQP.tsv",)),
+                 ("f1", "accuracy"), "f1", submission_files=("QQP.tsv",), symmetric=True),
         TaskInfo("MNLI", "mnli", "MNLI", ("premise", "hypothesis"), _NLI3, _ACC, "accuracy",
                  eval_splits=("validation_matched", "validation_mismatched"),
                  test_splits=("test_matched", "test_mismatched"),

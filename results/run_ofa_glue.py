@@ -5,7 +5,7 @@
 1. run_glue_ofa's pipeline (reorder by importance on training data, progressive shrinking,
    distillation) -> results/records/ofa_<task>.json (every representative subnet's dev score);
 2. the same shapes cut from the teacher by importance and fine-tuned directly (label loss,
-   no progressive shrinking) -> results/records/direct_<task>.json.
+   no progressive shrinking) -> results/records/direct_<task>[_swap].json.
 results/make_tables.py renders both.
 """
 
@@ -23,11 +23,13 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_
 
 import bert_ofa as bo
 from bert_ofa.accuracy import split_heldout
-from bert_ofa.finetune import MODEL_INPUTS, GlueDataArguments, evaluate_loaders, make_collator, task_loss
+from bert_ofa.finetune import (MODEL_INPUTS, GlueDataArguments, evaluate_loaders, make_collator, task_loss,
+                               training_rows)
 from bert_ofa.pipeline import OFAModelArguments, OFARunArguments, run_pipeline
 from bert_ofa.records import write_record
 from bert_ofa.trainer import OFATrainingArguments
 from glue_tasks import get_task, load_glue, tokenize_glue
+from glue_tasks.augment import SwappedPairs
 
 # The teacher is already fine-tuned, so no "largest" stage: width for 2 epochs (two phases),
 # then depth for 3 (DynaBERT gives each stage 3 epochs and weights hidden states 1.0); the
@@ -35,30 +37,36 @@ from glue_tasks import get_task, load_glue, tokenize_glue
 RECIPE = dict(n_epochs="[[1, 2], [3, 4, 5]]", learning_rate="5e-5", dynamic_batch_size="3",
               elastic_order='["width", "depth"]', uniform_prob=0.0)
 DISTILL = dict(lambda_distill=1.0, lambda_logit=1.0, lambda_label=1.0, teacher_refresh="none")
+# Training data: the chance a pair is shown in the other sentence order (MRPC, STS-B; glue_tasks.augment).
+# It applies to the direct baseline too, so both see the same inputs; a record lists it only when on.
+DATA = dict(swap_pairs=0.0)
 # Named overrides of RECIPE/DISTILL (--recipe NAME): the best recipe of the STS-B ablations
 # (results/glue_ofa.md), so scripts and the README name it instead of repeating its JSON.
 PRESETS = {"r4": {"uniform_prob": 0.5, "teacher_refresh": "stage", "n_epochs": "[[1, 2], [5]]",
                   "dynamic_batch_size": "[3, 4]"}}
+PRESETS["r4s"] = {**PRESETS["r4"], "swap_pairs": 0.5}  # r4 on pairs shown in either order
 SHAPES = {"width 0.5 x depth 1.0": (0.5, 1.0), "width 1.0 x depth 0.5": (1.0, 0.5)}
 
 
-def direct_baseline(teacher_path: str, task_name: str, epochs: float, lr: float, seed: int,
-                    max_seq_length: int, importance_samples: int, search_holdout: int = 0) -> dict:
+def direct_baseline(teacher_path: str, data_args: GlueDataArguments, epochs: float, lr: float, seed: int,
+                    importance_samples: int, search_holdout: int = 0) -> dict:
     """Cut each shape from the importance-reordered teacher and fine-tune it with the label loss."""
-    task = get_task(task_name)
+    task = get_task(data_args.task_name)
     tokenizer = AutoTokenizer.from_pretrained(teacher_path)
     raw = load_glue(task, splits=[task.train_split, *task.eval_splits])
-    data = tokenize_glue(raw, tokenizer, task, max_seq_length)
-    train = data["train"].select_columns([c for c in data["train"].column_names if c in MODEL_INPUTS or c == "label"])
-    held = set(split_heldout(len(train), search_holdout, seed)) if search_holdout else set()
-    train = train.select([i for i in range(len(train)) if i not in held])  # the rows OFA trains on
+    data = tokenize_glue(raw, tokenizer, task, data_args.max_seq_length)
+    keep = [c for c in data["train"].column_names if c in MODEL_INPUTS or c == "label"]
+    held = set(split_heldout(len(data["train"]), search_holdout, seed)) if search_holdout else set()
+    # the rows OFA trains on, with its sentence-order swaps when swap_pairs is on
+    train = training_rows(raw["train"], data["train"], tokenizer, data_args, seed, keep, held)
+    rows = train.dataset if isinstance(train, SwappedPairs) else train
     collator = make_collator(tokenizer)
     dev = {s: DataLoader(data[s], batch_size=64, collate_fn=collator) for s in task.eval_splits}
     teacher = AutoModelForSequenceClassification.from_pretrained(teacher_path)
     g = torch.Generator().manual_seed(seed)
-    idx = torch.randperm(len(train), generator=g)[:importance_samples].tolist()
+    idx = torch.randperm(len(rows), generator=g)[:importance_samples].tolist()
     bo.reorder_by_importance(teacher, bo.compute_importance(
-        teacher, [collator([train[i] for i in idx[j:j + 32]]) for j in range(0, len(idx), 32)]))
+        teacher, [collator([rows[i] for i in idx[j:j + 32]]) for j in range(0, len(idx), 32)]))
     bo.Convert(bo.supernet(expand_ratio=[0.5], depth_mult=[0.5])).convert(teacher)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     results = {}
@@ -71,7 +79,9 @@ def direct_baseline(teacher_path: str, task_name: str, epochs: float, lr: float,
         total = int(epochs * len(loader))
         sched = get_linear_schedule_with_warmup(opt, 0, total)
         start = time.time()
-        for _ in range(int(epochs)):
+        for epoch in range(int(epochs)):
+            if isinstance(train, SwappedPairs):
+                train.set_epoch(epoch)
             for batch in loader:
                 batch = {k: v.to(device) for k, v in batch.items()}
                 logits = model(**{k: batch[k] for k in MODEL_INPUTS if k in batch}).logits
@@ -114,12 +124,14 @@ def main() -> None:
             parser.error(f"--recipe {args.recipe!r} is neither JSON ({err}) nor a preset ({', '.join(PRESETS)})")
     recipe = {k: override.get(k, v) for k, v in RECIPE.items()}
     distill = {k: override.get(k, v) for k, v in DISTILL.items()}
-    unknown = set(override) - set(RECIPE) - set(DISTILL)
+    data = {k: override[k] for k in DATA if k in override}  # only what differs from the default
+    unknown = set(override) - set(RECIPE) - set(DISTILL) - set(DATA)
     if unknown:
-        parser.error(f"--recipe keys {sorted(unknown)} unknown; choose from {sorted(RECIPE) + sorted(DISTILL)}")
+        parser.error(f"--recipe keys {sorted(unknown)} unknown; choose from "
+                     f"{sorted(RECIPE) + sorted(DISTILL) + sorted(DATA)}")
     model_args = OFAModelArguments(model_name_or_path=teacher, teacher_model=teacher, **distill)
+    data_args = GlueDataArguments(task_name=task, max_seq_length=args.max_seq_length, **data)
     if not args.skip_ofa:
-        data_args = GlueDataArguments(task_name=task, max_seq_length=args.max_seq_length)
         run_args = OFARunArguments(**recipe, seed=args.seed)
         run_dir = os.path.join(args.output_root, task + (f"-{args.tag}" if args.tag else "") + suffix)
         train_args = OFATrainingArguments(output_dir=run_dir, logging_steps=10,
@@ -128,14 +140,16 @@ def main() -> None:
         summary = run_pipeline(model_args, data_args, run_args, train_args)
         name, kind = (f"ablation_{task}_{args.tag}", "glue_ofa_ablation") if args.tag else (f"ofa_{task}", "glue_ofa")
         write_record(os.path.join(args.records, f"{name}{suffix}.json"), kind, summary, task=task,
-                     recipe={**recipe, **distill}, tag=args.tag, seed=args.seed)
+                     recipe={**recipe, **distill, **data}, tag=args.tag, seed=args.seed)
     if not args.skip_direct:
         epochs = 3.0
-        direct = direct_baseline(teacher, task, epochs, 5e-5, args.seed, args.max_seq_length,
+        direct = direct_baseline(teacher, data_args, epochs, 5e-5, args.seed,
                                  model_args.importance_samples, model_args.search_holdout)
-        write_record(os.path.join(args.records, f"direct_{task}{suffix}.json"), "glue_direct", direct, task=task,
-                     seed=args.seed, settings={"epochs": epochs, "learning_rate": 5e-5, "batch": 32, "loss": "label",
-                               "search_holdout": model_args.search_holdout})
+        swap = "_swap" if data_args.swap_pairs else ""
+        write_record(os.path.join(args.records, f"direct_{task}{swap}{suffix}.json"), "glue_direct", direct,
+                     task=task, seed=args.seed,
+                     settings={"epochs": epochs, "learning_rate": 5e-5, "batch": 32, "loss": "label",
+                               "search_holdout": model_args.search_holdout, **data})
 
 
 if __name__ == "__main__":

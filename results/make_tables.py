@@ -184,22 +184,27 @@ def _ablations(records: list[dict], direct: dict) -> list[str]:
         task, main_recipe = get_task(r["task"]), r.get("recipe", {})
         key = f"eval_{task.metric_names[0]}"
         lines += ["", f"## {task.name}: recipe ablations ({task.metric_names[0]}, dev)", "",
-                  "Same teacher, data, seed and evaluation; each row changes the settings it names. Records: "
+                  "Same data, seed and evaluation; each row changes the settings it names, and shows its teacher's "
+                  "score (a teacher variant, `--teacher`, changes it). Direct rows: each shape fine-tuned alone, from "
+                  "the main teacher, or as a tagged run (its teacher and data). Records: "
                   f"`results/records/ablation_{r['task']}_*.json`.", "",
-                  "| Recipe | " + " | ".join(ABLATION_SHAPES) + " | Runtime |", "|---|" + "---|" * (len(ABLATION_SHAPES) + 1)]
+                  "| Recipe | Teacher | " + " | ".join(ABLATION_SHAPES) + " | Runtime |",
+                  "|---|---|" + "---|" * (len(ABLATION_SHAPES) + 1)]
         for x in [r] + runs:
             changed = {k: v for k, v in x.get("recipe", {}).items() if main_recipe.get(k) != v}
             name = f"{x['tag']}: " + ", ".join(f"{k}={v}" for k, v in changed.items()) if x.get("tag") else "main recipe"
             scores = {s["name"]: s["metrics"][key] for s in x["results"]["subnets"]}
-            lines.append(f"| {name} | " + " | ".join(f"{scores[n]:.4f}" if n in scores else "-" for n in ABLATION_SHAPES)
+            teacher = x["results"]["teacher_metrics"][key]
+            lines.append(f"| {name} | {teacher:.4f} | " + " | ".join(
+                f"{scores[n]:.4f}" if n in scores else "-" for n in ABLATION_SHAPES)
                          + f" | {x['results']['runtime_s'] / 60:.0f} min |")
         d = direct.get(r["task"], {})
-        lines.append("| direct fine-tune per shape | " + " | ".join(
+        lines.append("| direct fine-tune per shape | - | " + " | ".join(
             f"{d[n]['metrics'][key]:.4f}" if n in d else "-" for n in ABLATION_SHAPES) + " | - |")
         for x in _load(f"direct_{r['task']}_*.json"):  # a tag's own baseline: its data or teacher differ
             if x.get("tag") and x.get("seed", 42) == 42:
                 d = x["results"]
-                lines.append(f"| direct fine-tune per shape, as {x['tag']} | " + " | ".join(
+                lines.append(f"| direct fine-tune per shape, as {x['tag']} | - | " + " | ".join(
                     f"{d[n]['metrics'][key]:.4f}" if n in d else "-" for n in ABLATION_SHAPES) + " | - |")
     return lines
 

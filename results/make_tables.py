@@ -41,9 +41,13 @@ def glue_baseline() -> str | None:
         name = f"{task.name} ({r['tag']})" if r.get("tag") else task.name  # a teacher variant
         lines.append(f"| {name} | {'/'.join(task.metric_names)} | {score} | {s['num_train_epochs']:g} | "
                      f"{s['max_seq_length']} | {avg:.0f} |")
+    variants = [r for r in records if r.get("tag")]
+    lines += [""] + [f"{get_task(r['task']).name} ({r['tag']}): a teacher variant, trained from `{r['model']}`: "
+                     f"`{r['command']}`." for r in variants]
     lines += ["", _env_line(records), "Times are wall-clock on a shared 2-core machine: other jobs ran beside "
               "some of these runs, so they are upper bounds.", "",
-              "Command: `" + records[0]["command"] + "` (learning rate 5e-5, batch 32, seed 42)."]
+              "Command: `" + next(r for r in records if not r.get("tag"))["command"]
+              + "` (learning rate 5e-5, batch 32, seed 42)."]
     return "\n".join(lines) + "\n"
 
 
@@ -192,6 +196,8 @@ def _ablations(records: list[dict], direct: dict) -> list[str]:
                   "|---|---|" + "---|" * (len(ABLATION_SHAPES) + 1)]
         for x in [r] + runs:
             changed = {k: v for k, v in x.get("recipe", {}).items() if main_recipe.get(k) != v}
+            if x["results"].get("teacher") != r["results"].get("teacher"):  # a teacher variant (--teacher)
+                changed["teacher"] = x["results"].get("teacher")
             name = f"{x['tag']}: " + ", ".join(f"{k}={v}" for k, v in changed.items()) if x.get("tag") else "main recipe"
             scores = {s["name"]: s["metrics"][key] for s in x["results"]["subnets"]}
             teacher = x["results"]["teacher_metrics"][key]

@@ -199,6 +199,8 @@ def _ablations(records: list[dict], direct: dict) -> list[str]:
             if x["results"].get("teacher") != r["results"].get("teacher"):  # a teacher variant (--teacher)
                 changed["teacher"] = x["results"].get("teacher")
             name = f"{x['tag']}: " + ", ".join(f"{k}={v}" for k, v in changed.items()) if x.get("tag") else "main recipe"
+            if x.get("seed", 42) != 42:
+                name += f" (seed {x['seed']})"
             scores = {s["name"]: s["metrics"][key] for s in x["results"]["subnets"]}
             teacher = x["results"]["teacher_metrics"][key]
             lines.append(f"| {name} | {teacher:.4f} | " + " | ".join(
@@ -208,9 +210,10 @@ def _ablations(records: list[dict], direct: dict) -> list[str]:
         lines.append("| direct fine-tune per shape | - | " + " | ".join(
             f"{d[n]['metrics'][key]:.4f}" if n in d else "-" for n in ABLATION_SHAPES) + " | - |")
         for x in _load(f"direct_{r['task']}_*.json"):  # a tag's own baseline: its data or teacher differ
-            if x.get("tag") and x.get("seed", 42) == 42:
-                d = x["results"]
-                lines.append(f"| direct fine-tune per shape, as {x['tag']} | - | " + " | ".join(
+            if x.get("tag"):
+                d, seed = x["results"], x.get("seed", 42)
+                label = f"as {x['tag']}" + (f" (seed {seed})" if seed != 42 else "")
+                lines.append(f"| direct fine-tune per shape, {label} | - | " + " | ".join(
                     f"{d[n]['metrics'][key]:.4f}" if n in d else "-" for n in ABLATION_SHAPES) + " | - |")
     return lines
 

@@ -63,3 +63,13 @@ def test_seed_table_pairs_each_run_with_the_direct_baseline_of_its_tag(tmp_path)
             if line.startswith("| r4")}
     assert rows["| r4"] == "| r4 | 42 | 0.8600 | +1.0 | 0.8000 | 0.7800 | +2.0 | 0.7000 | 0.7200 | -2.0 |"
     assert rows["| r4s"] == "| r4s | 42 | 0.8600 | +1.0 | 0.8200 | 0.7900 | +3.0 | 0.7400 | 0.7500 | -1.0 |"
+
+
+def test_seed_table_scores_each_run_against_its_own_teacher(tmp_path):
+    for tag, teacher in (("r4", 0.85), ("r4c6", 0.87)):
+        _write(tmp_path, f"ablation_stsb_{tag}.json", {"tag": tag, "seed": 42, "recipe": {}, "results": {
+            "teacher_metrics": {"eval_pearson": teacher}, "subnets": _subnets(0.86, 0.8, 0.7), "runtime_s": 60}})
+    text = make_tables.glue_ofa_seeds(tmp_path)
+    assert "teachers 0.8500, 0.8700 (each run against its own)" in text
+    rows = {line.split(" | ")[0]: line.split(" | ")[3] for line in text.splitlines() if line.startswith("| r4")}
+    assert rows == {"| r4": "+1.0", "| r4c6": "-1.0"}

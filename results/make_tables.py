@@ -171,6 +171,17 @@ def glue_ofa() -> str | None:
                       f"{(acc * (1 - acc) / n) ** 0.5:.3f}; one seed per row."]
         lines += ["", _env_line([r])]
     lines += _ablations(records, direct)
+    directs = _load("direct_*.json")
+    for r in records:
+        task = get_task(r["task"])
+        runs = [r] + [x for x in _load("ablation_*.json") if x["task"] == r["task"]]
+        if len(runs) > 1:
+            lines += ["", f"## {task.name}: each run against its own teacher and direct baseline "
+                      f"({task.metric_names[0]}, dev)", "",
+                      "OFA minus the reference, in points. Each run is paired with the direct baseline cut from "
+                      "its own teacher, with its seed and training data (the records of its tag, else the ones "
+                      "that match); the ablation table above names each recipe's settings.", ""]
+            lines += _seed_rows(runs, directs, f"eval_{task.metric_names[0]}")
     return "\n".join(lines) + "\n"
 
 
@@ -221,10 +232,69 @@ def _ablations(records: list[dict], direct: dict) -> list[str]:
 SEED_SHAPES = ["width 0.5 x depth 1.0", "width 1.0 x depth 0.5"]
 
 
+def _teacher_of(record: dict) -> str:
+    """The teacher a run or a direct baseline started from (old records name none: the task's default)."""
+    path = record.get("teacher") or record.get("results", {}).get("teacher")
+    return path or f"outputs/teachers/{record['task']}"
+
+
+def _direct_for(run: dict, directs: list[dict]) -> dict | None:
+    """The direct baseline a run is judged against: the one of its tag, else one cut from the same
+    teacher with the same seed and training data (the only things the baseline depends on)."""
+    seed = run.get("seed", 42)
+    same = [d for d in directs if d["task"] == run["task"] and d.get("seed", 42) == seed]
+    own = [d for d in same if run.get("tag") and d.get("tag") == run["tag"]]
+    swap = run.get("recipe", {}).get("swap_pairs", 0.0)
+    alike = [d for d in same if _teacher_of(d) == _teacher_of(run)
+             and d.get("settings", {}).get("swap_pairs", 0.0) == swap]
+    alike.sort(key=lambda d: d.get("tag") is not None)  # the untagged baseline first
+    found = own or alike
+    return found[0] if found else None
+
+
 def _mean_sd(xs: list[float]) -> str:
     m = sum(xs) / len(xs)
     sd = (sum((x - m) ** 2 for x in xs) / (len(xs) - 1)) ** 0.5 if len(xs) > 1 else float("nan")
     return f"{m:.4f} ± {sd:.4f}" if len(xs) > 1 else f"{m:.4f}"
+
+
+def _seed_rows(runs: list[dict], directs: list[dict], key: str) -> list[str]:
+    """A table of one task's runs, seed by seed, each against its teacher and its direct baseline
+    (``_direct_for``); a mean ± sd row per recipe run with several seeds."""
+    lines = ["| Recipe | Seed | largest | vs teacher | " + " | ".join(
+                 f"{n} | direct | OFA - direct" for n in SEED_SHAPES) + " |",
+             "|---|---|---|---|" + "---|---|---|" * len(SEED_SHAPES)]
+    by_recipe: dict[str, list[dict]] = {}
+    for r in runs:
+        by_recipe.setdefault(r.get("tag") or "main", []).append(r)
+    for tag, rs in by_recipe.items():
+        cols: dict[str, list[float]] = {}
+        for r in sorted(rs, key=lambda r: r.get("seed", 42)):
+            seed = r.get("seed", 42)
+            sc = {s["name"]: s["metrics"][key] for s in r["results"]["subnets"]}
+            t_score = r["results"]["teacher_metrics"][key]  # a tag may use another teacher
+            cells = [f"{sc['largest']:.4f}", f"{(sc['largest'] - t_score) * 100:+.1f}"]
+            cols.setdefault("largest", []).append(sc["largest"])
+            cols.setdefault("vs teacher", []).append((sc["largest"] - t_score) * 100)
+            match = _direct_for(r, directs)
+            d = match["results"] if match else {}
+            for n in SEED_SHAPES:
+                dn = d[n]["metrics"][key] if n in d else None
+                cells += [f"{sc[n]:.4f}", f"{dn:.4f}" if dn is not None else "-",
+                          f"{(sc[n] - dn) * 100:+.1f}" if dn is not None else "-"]
+                cols.setdefault(n, []).append(sc[n])
+                if dn is not None:
+                    cols.setdefault(n + " direct", []).append(dn)
+                    cols.setdefault(n + " delta", []).append((sc[n] - dn) * 100)
+            lines.append(f"| {tag} | {seed} | " + " | ".join(cells) + " |")
+        if len(rs) > 1:
+            cells = [_mean_sd(cols["largest"]), f"{sum(cols['vs teacher']) / len(rs):+.1f}"]
+            for n in SEED_SHAPES:
+                delta = cols.get(n + " delta", [])
+                cells += [_mean_sd(cols[n]), _mean_sd(cols[n + " direct"]) if n + " direct" in cols else "-",
+                          f"{sum(delta) / len(delta):+.1f}" if delta else "-"]
+            lines.append(f"| {tag}: mean ± sd | {len(rs)} seeds | " + " | ".join(cells) + " |")
+    return lines
 
 
 def glue_ofa_seeds(folder: Path) -> str | None:
@@ -234,7 +304,7 @@ def glue_ofa_seeds(folder: Path) -> str | None:
     runs = load("ofa_*.json") + load("ablation_*.json")
     if not runs:
         return None
-    direct = {(r["task"], r.get("seed", 42), r.get("tag")): r["results"] for r in load("direct_*.json")}
+    directs = load("direct_*.json")
     teachers = {r["task"]: r for r in load("baseline_*.json")}
     env = runs[0]["env"]
     lines = [f"# OFA with the MiniLM-L6 teacher on {env.get('cuda') or env['cpu']}: recipes over seeds (GLUE dev)", "",
@@ -252,41 +322,8 @@ def glue_ofa_seeds(folder: Path) -> str | None:
         teachers_seen = sorted({r["results"]["teacher_metrics"][key] for r in runs if r["task"] == task_name})
         heading = (f"teacher {teachers_seen[0]:.4f}" if len(teachers_seen) == 1 else
                    "teachers " + ", ".join(f"{t:.4f}" for t in teachers_seen) + " (each run against its own)")
-        lines += [f"## {task.name} ({task.metric_names[0]}); {heading}", "",
-                  "| Recipe | Seed | largest | vs teacher | " + " | ".join(
-                      f"{n} | direct | OFA - direct" for n in SEED_SHAPES) + " |",
-                  "|---|---|---|---|" + "---|---|---|" * len(SEED_SHAPES)]
-        by_recipe: dict[str, list[dict]] = {}
-        for r in runs:
-            if r["task"] == task_name:
-                by_recipe.setdefault(r.get("tag") or "main", []).append(r)
-        for tag, rs in by_recipe.items():
-            cols: dict[str, list[float]] = {}
-            for r in sorted(rs, key=lambda r: r.get("seed", 42)):
-                seed = r.get("seed", 42)
-                sc = {s["name"]: s["metrics"][key] for s in r["results"]["subnets"]}
-                t_score = r["results"]["teacher_metrics"][key]  # a tag may use another teacher
-                cells = [f"{sc['largest']:.4f}", f"{(sc['largest'] - t_score) * 100:+.1f}"]
-                cols.setdefault("largest", []).append(sc["largest"])
-                cols.setdefault("vs teacher", []).append((sc["largest"] - t_score) * 100)
-                # the baseline of the run's tag (its data or teacher differ), else the main one
-                d = direct.get((task_name, seed, r.get("tag")), direct.get((task_name, seed, None), {}))
-                for n in SEED_SHAPES:
-                    dn = d[n]["metrics"][key] if n in d else None
-                    cells += [f"{sc[n]:.4f}", f"{dn:.4f}" if dn is not None else "-",
-                              f"{(sc[n] - dn) * 100:+.1f}" if dn is not None else "-"]
-                    cols.setdefault(n, []).append(sc[n])
-                    if dn is not None:
-                        cols.setdefault(n + " direct", []).append(dn)
-                        cols.setdefault(n + " delta", []).append((sc[n] - dn) * 100)
-                lines.append(f"| {tag} | {seed} | " + " | ".join(cells) + " |")
-            if len(rs) > 1:
-                cells = [_mean_sd(cols["largest"]), f"{sum(cols['vs teacher']) / len(rs):+.1f}"]
-                for n in SEED_SHAPES:
-                    delta = cols.get(n + " delta", [])
-                    cells += [_mean_sd(cols[n]), _mean_sd(cols[n + " direct"]) if n + " direct" in cols else "-",
-                              f"{sum(delta) / len(delta):+.1f}" if delta else "-"]
-                lines.append(f"| {tag}: mean ± sd | {len(rs)} seeds | " + " | ".join(cells) + " |")
+        lines += [f"## {task.name} ({task.metric_names[0]}); {heading}", ""]
+        lines += _seed_rows([r for r in runs if r["task"] == task_name], directs, key)
         recipes = {(r.get("tag") or "main"): (r.get("recipe"), r["command"], r["results"]["runtime_s"])
                    for r in runs if r["task"] == task_name}
         lines.append("")

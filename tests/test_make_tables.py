@@ -73,3 +73,34 @@ def test_seed_table_scores_each_run_against_its_own_teacher(tmp_path):
     assert "teachers 0.8500, 0.8700 (each run against its own)" in text
     rows = {line.split(" | ")[0]: line.split(" | ")[3] for line in text.splitlines() if line.startswith("| r4")}
     assert rows == {"| r4": "+1.0", "| r4c6": "-1.0"}
+
+
+def _direct(tmp_path, name, seed, tag, teacher, w, swap=None):
+    record = {"seed": seed, "tag": tag, "settings": {"swap_pairs": swap} if swap else {}, "results": {
+        "width 0.5 x depth 1.0": {"metrics": {"eval_pearson": w}},
+        "width 1.0 x depth 0.5": {"metrics": {"eval_pearson": 0.7}}}}
+    if teacher:
+        record["teacher"] = teacher
+    _write(tmp_path, name, record)
+
+
+def test_a_run_without_its_own_baseline_takes_the_one_of_its_teacher_seed_and_data(tmp_path):
+    # r4w has no direct run: it is judged against the baseline cut from its teacher (c6) with its seed,
+    # not the default teacher's, nor another seed's, nor one trained on swapped pairs
+    _direct(tmp_path, "direct_stsb.json", 42, None, None, 0.70)
+    _direct(tmp_path, "direct_stsb_r4c6_s43.json", 43, "r4c6", "outputs/teachers/stsb-c6", 0.71)
+    _direct(tmp_path, "direct_stsb_r4sc6.json", 42, "r4sc6", "outputs/teachers/stsb-c6", 0.72, swap=0.5)
+    _direct(tmp_path, "direct_stsb_r4c6.json", 42, "r4c6", "outputs/teachers/stsb-c6", 0.73)
+    _write(tmp_path, "ablation_stsb_r4w.json", {"tag": "r4w", "seed": 42, "recipe": {"expand_ratio": "[0.5]"},
+                                                "results": {"teacher": "outputs/teachers/stsb-c6",
+                                                            "teacher_metrics": {"eval_pearson": 0.85},
+                                                            "subnets": _subnets(0.86, 0.8, 0.7), "runtime_s": 60}})
+    row = next(line for line in make_tables.glue_ofa_seeds(tmp_path).splitlines() if line.startswith("| r4w"))
+    assert row == "| r4w | 42 | 0.8600 | +1.0 | 0.8000 | 0.7300 | +7.0 | 0.7000 | 0.7000 | +0.0 |"
+    runs = [json.loads((tmp_path / "ablation_stsb_r4w.json").read_text())]
+    directs = [json.loads(p.read_text()) for p in sorted(tmp_path.glob("direct_*.json"))]
+    assert make_tables._direct_for({**runs[0], "seed": 44}, directs) is None  # no baseline of that seed
+    swapped = {**runs[0], "recipe": {"swap_pairs": 0.5}}
+    assert make_tables._direct_for(swapped, directs)["tag"] == "r4sc6"
+    default = {**runs[0], "results": {**runs[0]["results"], "teacher": None}}
+    assert make_tables._direct_for(default, directs)["tag"] is None  # the task's default teacher

@@ -182,6 +182,15 @@ def _first(dataset, n: int | None):
     return dataset.select(range(min(n, len(dataset)))) if n else dataset
 
 
+def cap_samples(raw, task: TaskInfo, data_args: GlueDataArguments):
+    """``raw`` with its training and dev splits cut to ``max_train_samples`` / ``max_eval_samples``
+    (the first rows, so every script that takes the same arguments sees the same rows)."""
+    raw["train"] = _first(raw["train"], data_args.max_train_samples)
+    for s in task.eval_splits:
+        raw[s] = _first(raw[s], data_args.max_eval_samples)
+    return raw
+
+
 def training_rows(raw_train, train, tokenizer, data_args: GlueDataArguments, seed: int,
                   columns: list[str] | None = None, drop: set[int] | frozenset = frozenset()):
     """The training rows a model sees: ``train`` (tokenized ``raw_train``) cut to ``columns``
@@ -254,10 +263,7 @@ def finetune(args: FinetuneArguments, data_args: GlueDataArguments) -> dict:
     model = AutoModelForSequenceClassification.from_pretrained(
         args.model_name_or_path, ignore_mismatched_sizes=args.ignore_mismatched_sizes, **_head_kwargs(task))
     splits = [task.train_split, *task.eval_splits, *(task.test_splits if args.do_predict else ())]
-    raw = load_glue(task, data_args.glue_dir, splits=splits)
-    raw["train"] = _first(raw["train"], data_args.max_train_samples)
-    for s in task.eval_splits:
-        raw[s] = _first(raw[s], data_args.max_eval_samples)
+    raw = cap_samples(load_glue(task, data_args.glue_dir, splits=splits), task, data_args)
     with accelerator.main_process_first():
         data = tokenize_glue(raw, tokenizer, task, data_args.max_seq_length)
     collator = make_collator(tokenizer, data_args.pad_to_max_length, data_args.max_seq_length,

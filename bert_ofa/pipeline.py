@@ -23,8 +23,8 @@ from .accuracy import save_heldout, split_heldout
 from .convert import Convert, largest_subnet, set_active_subnet, smallest_subnet, subnet_from_mults
 from .counting import count_flops, count_params
 from .distill import DistillConfig
-from .finetune import (MODEL_INPUTS, FinetuneArguments, GlueDataArguments, evaluate_loaders, finetune, make_collator,
-                       training_rows)
+from .finetune import (MODEL_INPUTS, FinetuneArguments, GlueDataArguments, cap_samples, evaluate_loaders, finetune,
+                       make_collator, training_rows)
 from .importance import compute_importance, reorder_by_importance
 from .ofa import OFA
 from .persist import save_supernet
@@ -167,12 +167,8 @@ def run_pipeline(model_args: OFAModelArguments, data_args: GlueDataArguments, ru
     tokenizer = AutoTokenizer.from_pretrained(teacher_path)
     teacher = AutoModelForSequenceClassification.from_pretrained(teacher_path).eval()
 
-    raw = load_glue(task, data_args.glue_dir, splits=[task.train_split, *task.eval_splits])
-    if data_args.max_train_samples:
-        raw["train"] = raw["train"].select(range(min(data_args.max_train_samples, len(raw["train"]))))
-    for s in task.eval_splits:
-        if data_args.max_eval_samples:
-            raw[s] = raw[s].select(range(min(data_args.max_eval_samples, len(raw[s]))))
+    raw = cap_samples(load_glue(task, data_args.glue_dir, splits=[task.train_split, *task.eval_splits]), task,
+                      data_args)
     data = tokenize_glue(raw, tokenizer, task, data_args.max_seq_length)
     keep = [c for c in data["train"].column_names if c in MODEL_INPUTS or c == "label"]
     heldout = split_heldout(len(data["train"]), model_args.search_holdout, run_args.seed)

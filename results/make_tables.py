@@ -232,6 +232,10 @@ def _ablations(records: list[dict], direct: dict) -> list[str]:
 SEED_SHAPES = ["width 0.5 x depth 1.0", "width 1.0 x depth 0.5"]
 
 
+# the training-data settings a run records when they differ from these (run_ofa_glue.DATA)
+DATA_DEFAULTS = {"swap_pairs": 0.0, "max_train_samples": None}
+
+
 def _teacher_of(record: dict) -> str:
     """The teacher a run or a direct baseline started from (old records name none: the task's default)."""
     path = record.get("teacher") or record.get("results", {}).get("teacher")
@@ -244,9 +248,9 @@ def _direct_for(run: dict, directs: list[dict]) -> dict | None:
     seed = run.get("seed", 42)
     same = [d for d in directs if d["task"] == run["task"] and d.get("seed", 42) == seed]
     own = [d for d in same if run.get("tag") and d.get("tag") == run["tag"]]
-    swap = run.get("recipe", {}).get("swap_pairs", 0.0)
+    data = {k: run.get("recipe", {}).get(k, v) for k, v in DATA_DEFAULTS.items()}
     alike = [d for d in same if _teacher_of(d) == _teacher_of(run)
-             and d.get("settings", {}).get("swap_pairs", 0.0) == swap]
+             and all(d.get("settings", {}).get(k, v) == data[k] for k, v in DATA_DEFAULTS.items())]
     alike.sort(key=lambda d: d.get("tag") is not None)  # the untagged baseline first
     found = own or alike
     return found[0] if found else None

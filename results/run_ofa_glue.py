@@ -25,8 +25,8 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_
 
 import bert_ofa as bo
 from bert_ofa.accuracy import split_heldout
-from bert_ofa.finetune import (MODEL_INPUTS, GlueDataArguments, evaluate_loaders, make_collator, task_loss,
-                               training_rows)
+from bert_ofa.finetune import (MODEL_INPUTS, GlueDataArguments, cap_samples, evaluate_loaders, make_collator,
+                               task_loss, training_rows)
 from bert_ofa.pipeline import OFAModelArguments, OFARunArguments, run_pipeline
 from bert_ofa.records import write_record
 from bert_ofa.trainer import OFATrainingArguments
@@ -39,10 +39,11 @@ from glue_tasks.augment import SwappedPairs
 RECIPE = dict(n_epochs="[[1, 2], [3, 4, 5]]", learning_rate="5e-5", dynamic_batch_size="3",
               elastic_order='["width", "depth"]', uniform_prob=0.0)
 DISTILL = dict(lambda_distill=1.0, lambda_logit=1.0, lambda_label=1.0, teacher_refresh="none")
-# Training data: the chance a pair is shown in the other sentence order (MRPC, STS-B; glue_tasks.augment).
+# Training data: the chance a pair is shown in the other sentence order (MRPC, STS-B; glue_tasks.augment),
+# and a cap on the training rows (the first ones; for a task too big for the machine, e.g. SST-2 on 2 cores).
 # It applies to the direct baseline too (run it with the same --tag), so both see the same inputs;
 # a record lists it only when on.
-DATA = dict(swap_pairs=0.0)
+DATA = dict(swap_pairs=0.0, max_train_samples=None)
 # The search space (OFAModelArguments): DynaBERT's widths 0.25-1.0 and depths 0.5-1.0 by default. A record
 # lists these only when they differ. PaddleSlim's BERT demo (the seed's table) stops at width 0.5.
 SPACE = dict(expand_ratio="[0.25, 0.5, 0.75]", depth_mult="[0.5, 0.75]")
@@ -61,7 +62,8 @@ def direct_baseline(teacher_path: str, data_args: GlueDataArguments, epochs: flo
     """Cut each shape from the importance-reordered teacher and fine-tune it with the label loss."""
     task = get_task(data_args.task_name)
     tokenizer = AutoTokenizer.from_pretrained(teacher_path)
-    raw = load_glue(task, splits=[task.train_split, *task.eval_splits])
+    raw = cap_samples(load_glue(task, data_args.glue_dir, splits=[task.train_split, *task.eval_splits]), task,
+                      data_args)
     data = tokenize_glue(raw, tokenizer, task, data_args.max_seq_length)
     keep = [c for c in data["train"].column_names if c in MODEL_INPUTS or c == "label"]
     held = set(split_heldout(len(data["train"]), search_holdout, seed)) if search_holdout else set()

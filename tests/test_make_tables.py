@@ -104,3 +104,14 @@ def test_a_run_without_its_own_baseline_takes_the_one_of_its_teacher_seed_and_da
     assert make_tables._direct_for(swapped, directs)["tag"] == "r4sc6"
     default = {**runs[0], "results": {**runs[0]["results"], "teacher": None}}
     assert make_tables._direct_for(default, directs)["tag"] is None  # the task's default teacher
+
+
+def test_a_run_on_fewer_training_rows_takes_the_baseline_trained_on_the_same_rows(tmp_path):
+    _direct(tmp_path, "direct_stsb.json", 42, None, None, 0.70)
+    _write(tmp_path, "direct_stsb_r4n8k.json", {"seed": 42, "tag": "r4n8k", "settings": {"max_train_samples": 8000},
+                                                "results": {"width 0.5 x depth 1.0": {"metrics": {"eval_pearson": 0.6}}}})
+    directs = [json.loads(p.read_text()) for p in sorted(tmp_path.glob("direct_*.json"))]
+    run = {"task": "stsb", "seed": 42, "tag": "other", "results": {}}
+    assert make_tables._direct_for({**run, "recipe": {"max_train_samples": 8000}}, directs)["tag"] == "r4n8k"
+    assert make_tables._direct_for({**run, "recipe": {}}, directs)["tag"] is None
+    assert make_tables._direct_for({**run, "recipe": {"max_train_samples": 4000}}, directs) is None

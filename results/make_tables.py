@@ -171,11 +171,11 @@ def glue_ofa() -> str | None:
                       f"{(acc * (1 - acc) / n) ** 0.5:.3f}; one seed per row."]
         lines += ["", _env_line([r])]
     lines += _ablations(records, direct)
-    directs = _load("direct_*.json")
-    for r in records:
-        task = get_task(r["task"])
-        runs = [r] + [x for x in _load("ablation_*.json") if x["task"] == r["task"]]
-        if len(runs) > 1:
+    directs, ablations = _load("direct_*.json"), _load("ablation_*.json")
+    for task_name in sorted({x["task"] for x in records + ablations}, key=ORDER.index):
+        task = get_task(task_name)
+        runs = [x for x in records + ablations if x["task"] == task_name]
+        if len(runs) > 1 or not any(x in records for x in runs):
             lines += ["", f"## {task.name}: each run against its own teacher and direct baseline "
                       f"({task.metric_names[0]}, dev)", "",
                       "OFA minus the reference, in points. Each run is paired with the direct baseline cut from "
@@ -191,23 +191,25 @@ ABLATION_SHAPES = ["largest", "width 0.5 x depth 1.0", "width 1.0 x depth 0.5", 
 def _ablations(records: list[dict], direct: dict) -> list[str]:
     """One table per task: the main recipe, each ``--tag`` run (its changed settings), the direct baseline."""
     ablations = _load("ablation_*.json")
+    mains = {r["task"]: r for r in records}
     lines = []
-    for r in records:
-        runs = [x for x in ablations if x["task"] == r["task"]]
-        if not runs:
-            continue
-        task, main_recipe = get_task(r["task"]), r.get("recipe", {})
+    for task_name in sorted({x["task"] for x in ablations}, key=ORDER.index):
+        r = mains.get(task_name)  # a task may have tagged runs only: name their settings against the main recipe
+        runs = [x for x in ablations if x["task"] == task_name]
+        task, main_recipe = get_task(task_name), (r or records[0]).get("recipe", {})
+        main_teacher = _teacher_of(r or {"task": task_name})
         key = f"eval_{task.metric_names[0]}"
         lines += ["", f"## {task.name}: recipe ablations ({task.metric_names[0]}, dev)", "",
                   "Same data, seed and evaluation; each row changes the settings it names, and shows its teacher's "
                   "score (a teacher variant, `--teacher`, changes it). Direct rows: each shape fine-tuned alone, from "
                   "the main teacher, or as a tagged run (its teacher and data). Records: "
-                  f"`results/records/ablation_{r['task']}_*.json`.", "",
-                  "| Recipe | Teacher | " + " | ".join(ABLATION_SHAPES) + " | Runtime |",
+                  f"`results/records/ablation_{task_name}_*.json`." + ("" if r else " No run of the main recipe "
+                                                                      "on this task; settings are named against it."),
+                  "", "| Recipe | Teacher | " + " | ".join(ABLATION_SHAPES) + " | Runtime |",
                   "|---|---|" + "---|" * (len(ABLATION_SHAPES) + 1)]
-        for x in [r] + runs:
+        for x in ([r] if r else []) + runs:
             changed = {k: v for k, v in x.get("recipe", {}).items() if main_recipe.get(k) != v}
-            if x["results"].get("teacher") != r["results"].get("teacher"):  # a teacher variant (--teacher)
+            if _teacher_of(x) != main_teacher:  # a teacher variant (--teacher)
                 changed["teacher"] = x["results"].get("teacher")
             name = f"{x['tag']}: " + ", ".join(f"{k}={v}" for k, v in changed.items()) if x.get("tag") else "main recipe"
             if x.get("seed", 42) != 42:
@@ -217,10 +219,11 @@ def _ablations(records: list[dict], direct: dict) -> list[str]:
             lines.append(f"| {name} | {teacher:.4f} | " + " | ".join(
                 f"{scores[n]:.4f}" if n in scores else "-" for n in ABLATION_SHAPES)
                          + f" | {x['results']['runtime_s'] / 60:.0f} min |")
-        d = direct.get(r["task"], {})
-        lines.append("| direct fine-tune per shape | - | " + " | ".join(
-            f"{d[n]['metrics'][key]:.4f}" if n in d else "-" for n in ABLATION_SHAPES) + " | - |")
-        for x in _load(f"direct_{r['task']}_*.json"):  # a tag's own baseline: its data or teacher differ
+        d = direct.get(task_name)
+        if d:
+            lines.append("| direct fine-tune per shape | - | " + " | ".join(
+                f"{d[n]['metrics'][key]:.4f}" if n in d else "-" for n in ABLATION_SHAPES) + " | - |")
+        for x in _load(f"direct_{task_name}_*.json"):  # a tag's own baseline: its data or teacher differ
             if x.get("tag"):
                 d, seed = x["results"], x.get("seed", 42)
                 label = f"as {x['tag']}" + (f" (seed {seed})" if seed != 42 else "")

@@ -115,3 +115,25 @@ def test_a_run_on_fewer_training_rows_takes_the_baseline_trained_on_the_same_row
     assert make_tables._direct_for({**run, "recipe": {"max_train_samples": 8000}}, directs)["tag"] == "r4n8k"
     assert make_tables._direct_for({**run, "recipe": {}}, directs)["tag"] is None
     assert make_tables._direct_for({**run, "recipe": {"max_train_samples": 4000}}, directs) is None
+
+
+def test_a_task_with_tagged_runs_only_gets_its_ablation_and_per_run_tables(tmp_path, monkeypatch):
+    monkeypatch.setattr(make_tables, "RECORDS", tmp_path)
+    env = {**ENV, "torch_threads": 2}
+    subnets = [{**s, "params": 1e6, "flops": 1e9} for s in _subnets(0.86, 0.8, 0.7)]
+    for name, task, tag, recipe in (("ofa_stsb.json", "stsb", None, {"a": 1}),
+                                    ("ablation_mrpc_r4n8k.json", "mrpc", "r4n8k", {"a": 1, "max_train_samples": 8})):
+        metrics = [{**s, "metrics": {"eval_f1": s["metrics"]["eval_pearson"]}} for s in subnets]
+        (tmp_path / name).write_text(json.dumps({"env": env, "command": "cmd", "task": task, "tag": tag, "seed": 42,
+                                                 "recipe": recipe, "results": {
+            "teacher_metrics": {"eval_pearson": 0.85, "eval_f1": 0.85},
+            "subnets": subnets if task == "stsb" else metrics, "runtime_s": 60}}))
+    (tmp_path / "direct_mrpc_r4n8k.json").write_text(json.dumps({
+        "task": "mrpc", "seed": 42, "tag": "r4n8k", "settings": {"max_train_samples": 8}, "results": {
+            "width 0.5 x depth 1.0": {"metrics": {"eval_f1": 0.78}}, "width 1.0 x depth 0.5": {"metrics": {"eval_f1": 0.72}}}}))
+    text = make_tables.glue_ofa()
+    assert "## MRPC: recipe ablations (f1, dev)" in text
+    assert "| r4n8k: max_train_samples=8 | 0.8500 | 0.8600 | 0.8000 | 0.7000 | - | - | 1 min |" in text
+    assert "| direct fine-tune per shape, as r4n8k | - | - | 0.7800 | 0.7200 | - | - | - |" in text
+    assert "| r4n8k | 42 | 0.8600 | +1.0 | 0.8000 | 0.7800 | +2.0 | 0.7000 | 0.7200 | -2.0 |" in text
+    assert "## STS-B: each run" not in text  # one main run and nothing to set beside it

@@ -170,8 +170,9 @@ def glue_ofa() -> str | None:
             lines += ["", f"Noise: {n} dev examples, so one standard error of an accuracy near {acc:.2f} is "
                       f"{(acc * (1 - acc) / n) ** 0.5:.3f}; one seed per row."]
         lines += ["", _env_line([r])]
-    lines += _ablations(records, direct)
-    directs, ablations = _load("direct_*.json"), _load("ablation_*.json")
+    ablations = _load("ablation_*.json")
+    lines += _ablations(records, ablations, direct)
+    directs = _load("direct_*.json")
     for task_name in sorted({x["task"] for x in records + ablations}, key=ORDER.index):
         task = get_task(task_name)
         runs = [x for x in records + ablations if x["task"] == task_name]
@@ -188,9 +189,8 @@ def glue_ofa() -> str | None:
 ABLATION_SHAPES = ["largest", "width 0.5 x depth 1.0", "width 1.0 x depth 0.5", "width 0.5 x depth 0.5", "smallest"]
 
 
-def _ablations(records: list[dict], direct: dict) -> list[str]:
+def _ablations(records: list[dict], ablations: list[dict], direct: dict) -> list[str]:
     """One table per task: the main recipe, each ``--tag`` run (its changed settings), the direct baseline."""
-    ablations = _load("ablation_*.json")
     mains = {r["task"]: r for r in records}
     lines = []
     for task_name in sorted({x["task"] for x in ablations}, key=ORDER.index):

@@ -47,8 +47,8 @@ DATA = dict(swap_pairs=0.0, max_train_samples=None)
 # The search space (OFAModelArguments): DynaBERT's widths 0.25-1.0 and depths 0.5-1.0 by default. A record
 # lists these only when they differ. PaddleSlim's BERT demo (the seed's table) stops at width 0.5.
 SPACE = dict(expand_ratio="[0.25, 0.5, 0.75]", depth_mult="[0.5, 0.75]")
-# Named overrides of RECIPE/DISTILL (--recipe NAME): the best recipe of the STS-B ablations
-# (results/glue_ofa.md), so scripts and the README name it instead of repeating its JSON.
+# Named overrides of RECIPE/DISTILL/DATA/SPACE (--recipe NAME): the best recipe of the STS-B ablations
+# (results/glue_ofa.md) and its variants, so scripts and the README name them instead of repeating JSON.
 PRESETS = {"r4": {"uniform_prob": 0.5, "teacher_refresh": "stage", "n_epochs": "[[1, 2], [5]]",
                   "dynamic_batch_size": "[3, 4]"}}
 PRESETS["r4s"] = {**PRESETS["r4"], "swap_pairs": 0.5}  # r4 on pairs shown in either order

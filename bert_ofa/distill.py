@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -23,7 +23,9 @@ class DistillConfig:
     ``teacher_refresh="stage"``: at the start of each elastic stage after the first, the
     supernet's largest subnet as trained so far becomes the (frozen) teacher, as in DynaBERT,
     where the width-adaptive model teaches the depth stage. Worth it when training lifts the
-    largest subnet above the given teacher.
+    largest subnet above the given teacher. ``lambda_distill_stages`` sets the hidden-state
+    weight per elastic stage, e.g. DynaBERT's ``{"width": 0.1, "depth": 1.0}``; stages it does
+    not name use ``lambda_distill``.
     """
 
     teacher_model: nn.Module | str | None = None
@@ -34,12 +36,20 @@ class DistillConfig:
     lambda_attention: float = 0.0
     temperature: float = 1.0
     teacher_refresh: str = "none"
+    lambda_distill_stages: Mapping[str, float] | None = None
     distill_fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor] | None = None
 
     def __post_init__(self) -> None:
         for name in ("lambda_distill", "lambda_logit", "lambda_label", "lambda_attention"):
             if getattr(self, name) < 0:
                 raise ValueError(f"DistillConfig.{name} must be >= 0, got {getattr(self, name)}")
+        if self.lambda_distill_stages is not None:
+            if not isinstance(self.lambda_distill_stages, Mapping):
+                raise ValueError("DistillConfig.lambda_distill_stages maps stage names to weights, e.g. "
+                                 f'{{"width": 0.1, "depth": 1.0}}; got {self.lambda_distill_stages!r}')
+            bad = {k: v for k, v in self.lambda_distill_stages.items() if not isinstance(v, (int, float)) or v < 0}
+            if bad:
+                raise ValueError(f"DistillConfig.lambda_distill_stages weights must be numbers >= 0, got {bad}")
         if self.teacher_refresh not in ("none", "stage"):
             raise ValueError(f"DistillConfig.teacher_refresh must be 'none' or 'stage', got {self.teacher_refresh!r}")
         if self.temperature <= 0:
@@ -49,7 +59,11 @@ class DistillConfig:
 
     @property
     def needs_hidden(self) -> bool:
-        return self.lambda_distill > 0
+        return self.lambda_distill > 0 or any(v > 0 for v in (self.lambda_distill_stages or {}).values())
+
+    def hidden_weight(self, stage: str) -> float:
+        """The hidden-state weight in elastic stage ``stage``."""
+        return float((self.lambda_distill_stages or {}).get(stage, self.lambda_distill))
 
     @property
     def needs_attention(self) -> bool:

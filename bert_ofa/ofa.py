@@ -65,6 +65,11 @@ class OFA(nn.Module):
         if dc is not None and dc.teacher_refresh != "none" and dc.teacher_model is None:
             raise ValueError("DistillConfig.teacher_refresh='stage' needs a teacher_model for the first stage; "
                              "give one, or set teacher_refresh='none'")
+        stages = [p.stage for p in self.schedule.phases]
+        if dc is not None and set(dc.lambda_distill_stages or {}) - set(stages):
+            raise ValueError(f"DistillConfig.lambda_distill_stages names stages "
+                             f"{sorted(set(dc.lambda_distill_stages) - set(stages))} that this schedule lacks; "
+                             f"its stages are {sorted(set(stages))} (RunConfig.elastic_order)")
         if dc is not None and dc.teacher_model is not None:
             teacher = load_teacher(dc.teacher_model).eval()
             teacher.requires_grad_(False)
@@ -179,8 +184,9 @@ class OFA(nn.Module):
         if teacher is not None and dc.lambda_logit > 0:
             parts["logit"] = dc.lambda_logit * logit_loss(student.logits, teacher.logits, dc.temperature,
                                                           _is_regression(self.model))
-        if teacher is not None and dc.needs_hidden:
-            parts["hidden"] = dc.lambda_distill * self._hidden_loss(student, teacher, mask, dc)
+        lam_hidden = dc.hidden_weight(self.current_phase.stage)
+        if teacher is not None and lam_hidden > 0:
+            parts["hidden"] = lam_hidden * self._hidden_loss(student, teacher, mask, dc)
         if teacher is not None and dc.needs_attention:
             parts["attention"] = dc.lambda_attention * self._attention_loss(student, teacher, mask, dc)
         if dc.lambda_label > 0:

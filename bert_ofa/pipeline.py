@@ -45,7 +45,7 @@ def _json_list(name: str, text: Optional[str]) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
-        raise ValueError(f"{name} must be JSON, e.g. '[[1], [2, 3], [4, 5]]'; got {text!r}") from e
+        raise ValueError(f"{name} must be JSON (see --help for an example); got {text!r}: {e}") from e
 
 
 @dataclass
@@ -63,6 +63,9 @@ class OFAModelArguments:
     depth_mult: Optional[str] = field(default="[0.5, 0.75]", metadata={"help": "JSON list: depth multipliers"})
     hidden_size: Optional[str] = field(default=None, metadata={"help": "JSON list: smaller hidden sizes"})
     lambda_distill: float = 0.1
+    lambda_distill_stages: Optional[str] = field(default=None, metadata={
+        "help": 'JSON: the hidden-state weight per elastic stage, e.g. {"width": 0.1, "depth": 1.0} (DynaBERT); '
+                "stages not named use --lambda_distill"})
     lambda_logit: float = 1.0
     lambda_label: float = 0.0
     lambda_attention: float = 0.0
@@ -86,6 +89,11 @@ class OFAModelArguments:
         self.space = supernet(expand_ratio=_json_list("expand_ratio", self.expand_ratio),
                               depth_mult=_json_list("depth_mult", self.depth_mult),
                               hidden_size=_json_list("hidden_size", self.hidden_size))
+        # parsed here so a bad value fails before any training; DistillConfig checks the weights
+        self.stage_weights = _json_list("lambda_distill_stages", self.lambda_distill_stages)
+        if self.stage_weights is not None and not isinstance(self.stage_weights, dict):
+            raise ValueError(f'lambda_distill_stages must be a JSON object such as {{"width": 0.1, "depth": 1.0}}; '
+                             f"got {self.lambda_distill_stages!r}")
         if self.importance_samples < 0 or self.search_holdout < 0:
             raise ValueError("importance_samples and search_holdout must be >= 0")
 
@@ -189,7 +197,8 @@ def run_pipeline(model_args: OFAModelArguments, data_args: GlueDataArguments, ru
     distill = DistillConfig(teacher_model=teacher, lambda_distill=model_args.lambda_distill,
                             lambda_logit=model_args.lambda_logit, lambda_label=model_args.lambda_label,
                             lambda_attention=model_args.lambda_attention, temperature=model_args.temperature,
-                            teacher_refresh=model_args.teacher_refresh)
+                            teacher_refresh=model_args.teacher_refresh,
+                            lambda_distill_stages=model_args.stage_weights)
     ofa = OFA(student, run_args.run_config(), distill)
     state = train_ofa(ofa, train, collator, train_args)
     save_supernet(student, out / "supernet", tokenizer, supernet_config=model_args.space)

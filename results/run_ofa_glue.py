@@ -38,7 +38,8 @@ from glue_tasks.augment import SwappedPairs
 # label loss too, since this teacher is no stronger than a directly fine-tuned half-width model.
 RECIPE = dict(n_epochs="[[1, 2], [3, 4, 5]]", learning_rate="5e-5", dynamic_batch_size="3",
               elastic_order='["width", "depth"]', uniform_prob=0.0)
-DISTILL = dict(lambda_distill=1.0, lambda_logit=1.0, lambda_label=1.0, teacher_refresh="none")
+DISTILL = dict(lambda_distill=1.0, lambda_logit=1.0, lambda_label=1.0, teacher_refresh="none",
+               lambda_distill_stages=None)
 # Training data: the chance a pair is shown in the other sentence order (MRPC, STS-B; glue_tasks.augment),
 # and a cap on the training rows (the first ones; for a task too big for the machine, e.g. SST-2 on 2 cores).
 # It applies to the direct baseline too (run it with the same --tag), so both see the same inputs;
@@ -54,6 +55,10 @@ PRESETS = {"r4": {"uniform_prob": 0.5, "teacher_refresh": "stage", "n_epochs": "
 PRESETS["r4s"] = {**PRESETS["r4"], "swap_pairs": 0.5}  # r4 on pairs shown in either order
 # r4 without the width-0.25 subnets: on MRPC the smallest (trained every step) predicts the majority class
 PRESETS["r4w"] = {**PRESETS["r4"], "expand_ratio": "[0.5, 0.75]"}
+# r4 with the hidden-state weight of PaddleSlim's BERT demo and DynaBERT's width stage (0.1, not 1.0)
+PRESETS["r4h"] = {**PRESETS["r4"], "lambda_distill": 0.1}
+# r4 with DynaBERT's per-stage hidden-state weights: 0.1 in the width stage, 1.0 (lambda_distill) in depth
+PRESETS["r4d"] = {**PRESETS["r4"], "lambda_distill_stages": '{"width": 0.1}'}
 SHAPES = {"width 0.5 x depth 1.0": (0.5, 1.0), "width 1.0 x depth 0.5": (1.0, 0.5)}
 
 
@@ -152,7 +157,7 @@ def main() -> None:
         summary = run_pipeline(model_args, data_args, run_args, train_args)
         name, kind = (f"ablation_{task}_{args.tag}", "glue_ofa_ablation") if args.tag else (f"ofa_{task}", "glue_ofa")
         write_record(os.path.join(args.records, f"{name}{suffix}.json"), kind, summary, task=task,
-                     recipe={**recipe, **distill, **data, **space}, tag=args.tag, seed=args.seed)
+                     recipe={**recipe, **{k: v for k, v in distill.items() if v is not None}, **data, **space}, tag=args.tag, seed=args.seed)
     if not args.skip_direct:
         epochs = 3.0
         direct = direct_baseline(teacher, data_args, epochs, 5e-5, args.seed,

@@ -181,6 +181,31 @@ def test_custom_distill_fn_and_regression_mse():
     assert loss.item() == pytest.approx((0.1 * hidden + mse).item(), rel=1e-5)
 
 
+def test_hidden_weight_per_stage():
+    """DynaBERT weights hidden states differently per stage: each stage uses its own weight."""
+    ofa = make_ofa(lambda_distill=0.0, lambda_distill_stages={"width": 0.5, "hidden": 2.0}).eval()
+    assert ofa.distill_config.needs_hidden  # a stage weight > 0 asks for hidden states
+    ofa.set_active_subnet(bo.SubnetConfig([0, 2], [2, 2], [18, 18], 32))
+    batch = tiny_batch()
+    expected = {"largest": None, "width": 0.5, "depth": None, "hidden": 2.0}
+    for epoch, phase in enumerate(ofa.schedule.phases):
+        ofa.set_epoch(epoch)
+        student, teacher = ofa(**batch)
+        ofa.calc_distill_loss()
+        weight = expected[phase.stage]
+        if weight is None:
+            assert "hidden" not in ofa.last_losses
+        else:
+            raw = ofa._hidden_loss(student, teacher, batch["attention_mask"], ofa.distill_config).item()
+            assert raw > 0 and ofa.last_losses["hidden"] == pytest.approx(weight * raw, rel=1e-6)
+    with pytest.raises(ValueError, match=r"names stages \['tallness'\] that this schedule lacks"):
+        make_ofa(lambda_distill_stages={"tallness": 1.0})
+    with pytest.raises(ValueError, match="numbers >= 0"):
+        DistillConfig(lambda_distill_stages={"width": -1.0})
+    with pytest.raises(ValueError, match="maps stage names to weights"):
+        DistillConfig(lambda_distill_stages=[0.1, 1.0])
+
+
 def test_projection_is_trained_with_the_student():
     ofa = make_ofa()
     names = [n for n, _ in ofa.named_parameters()]

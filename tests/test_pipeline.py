@@ -32,7 +32,7 @@ def test_run_glue_ofa_end_to_end(tiny_encoder_dir, glue_dir, tmp_path):
                   "--output_dir", str(out), "--train_batch_size", "4", "--teacher_epochs", "1",
                   "--expand_ratio", "[0.5]", "--depth_mult", "[0.5]", "--n_epochs", "[[1], [2], [3]]",
                   "--learning_rate", "[1e-3, 1e-3, 5e-4]", "--importance_samples", "8", "--max_seq_length", "32",
-                  "--disable_tqdm", "true"])
+                  "--lambda_distill_stages", '{"depth": 1.0}', "--disable_tqdm", "true"])
     assert (out / "teacher" / "eval_results.json").is_file()  # not fine-tuned: a teacher was trained first
     summary = json.loads((out / "subnets.json").read_text())
     names = [r["name"] for r in summary["subnets"]]
@@ -81,6 +81,14 @@ def test_cli_usage_and_bad_json(capsys):
     with pytest.raises(ValueError, match="n_epochs must be JSON"):
         OFARunArguments(n_epochs="[[1],").run_config()
     assert bo.RunConfig is OFARunArguments().run_config().__class__
+    from bert_ofa.pipeline import OFAModelArguments
+
+    assert OFAModelArguments(model_name_or_path="m", lambda_distill_stages='{"width": 0.1}').stage_weights == {
+        "width": 0.1}
+    with pytest.raises(ValueError, match="lambda_distill_stages must be JSON"):
+        OFAModelArguments(model_name_or_path="m", lambda_distill_stages="{width: 0.1}")
+    with pytest.raises(ValueError, match="lambda_distill_stages must be a JSON object"):
+        OFAModelArguments(model_name_or_path="m", lambda_distill_stages="[0.1, 1.0]")
 
 
 @pytest.mark.parametrize("command", ["finetune", "evaluate", "train", "export", "search", "latency-table"])

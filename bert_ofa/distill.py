@@ -19,7 +19,9 @@ class DistillConfig:
     state ``floor(i * L_teacher / depth)`` (DynaBERT's rule), so a shallow subnet learns the
     teacher's states at the same relative depth. ``distill_fn(student, teacher, mask)``
     replaces the per-layer loss (default: MSE over real tokens). ``lambda_attention`` > 0
-    distils attention maps (the model is switched to eager attention for them).
+    distils attention maps (the model is switched to eager attention for them), by MSE or, with
+    ``attention_loss="kl"``, by MiniLM's KL(teacher || student) per query row (probabilities are
+    small, so MSE on them is a weak signal: about 1e-3 where the hidden-state MSE is 1e-1).
     ``teacher_refresh="stage"``: at the start of each elastic stage after the first, the
     supernet's largest subnet as trained so far becomes the (frozen) teacher, as in DynaBERT,
     where the width-adaptive model teaches the depth stage. Worth it when training lifts the
@@ -34,6 +36,7 @@ class DistillConfig:
     lambda_logit: float = 1.0
     lambda_label: float = 0.0
     lambda_attention: float = 0.0
+    attention_loss: str = "mse"
     temperature: float = 1.0
     teacher_refresh: str = "none"
     lambda_distill_stages: Mapping[str, float] | None = None
@@ -50,6 +53,9 @@ class DistillConfig:
             bad = {k: v for k, v in self.lambda_distill_stages.items() if not isinstance(v, (int, float)) or v < 0}
             if bad:
                 raise ValueError(f"DistillConfig.lambda_distill_stages weights must be numbers >= 0, got {bad}")
+        if self.attention_loss not in ATTENTION_LOSSES:
+            raise ValueError(f"DistillConfig.attention_loss must be one of {sorted(ATTENTION_LOSSES)}, "
+                             f"got {self.attention_loss!r}")
         if self.teacher_refresh not in ("none", "stage"):
             raise ValueError(f"DistillConfig.teacher_refresh must be 'none' or 'stage', got {self.teacher_refresh!r}")
         if self.temperature <= 0:
@@ -80,6 +86,20 @@ def masked_mse(student: torch.Tensor, teacher: torch.Tensor, mask: torch.Tensor 
         return (diff * m).sum() / (m.sum() * diff.shape[1] * diff.shape[3]).clamp_min(1)
     m = mask[:, :, None].to(diff.dtype)  # (B, T, 1)
     return (diff * m).sum() / (m.sum() * diff.shape[-1]).clamp_min(1)
+
+
+def attention_kl(student: torch.Tensor, teacher: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """KL(teacher || student) of (B, heads, T, T) attention probabilities, summed over keys and
+    averaged over heads and real query tokens (MiniLM's self-attention transfer)."""
+    t, s = teacher.float(), student.float()
+    kl = (t * (t.clamp_min(1e-12).log() - s.clamp_min(1e-12).log())).sum(-1)  # (B, heads, T)
+    if mask is None:
+        return kl.mean()
+    m = mask[:, None, :].to(kl.dtype)  # (B, 1, T): real queries
+    return (kl * m).sum() / (m.sum() * kl.shape[1]).clamp_min(1)
+
+
+ATTENTION_LOSSES = {"mse": masked_mse, "kl": attention_kl}
 
 
 def logit_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float, regression: bool) -> torch.Tensor:

@@ -137,12 +137,18 @@ def permute_model(model: nn.Module, head_perm: list[torch.Tensor] | None = None,
             w.copy_(w[:, p_in])
 
 
-def reorder_by_importance(model: nn.Module, importance: Importance, hidden: bool = False) -> dict:
-    """Sort heads, FFN neurons (and hidden channels) by descending importance; returns the permutations."""
+def reorder_by_importance(model: nn.Module, importance: Importance, hidden: bool = False,
+                          teacher: nn.Module | None = None) -> dict:
+    """Sort heads, FFN neurons (and hidden channels) by descending importance; returns the permutations.
+
+    ``teacher``: permuted the same way (same function too), so that the student's head i is the
+    teacher's head i and attention maps (and hidden channels) line up for distillation."""
     head_perm = [torch.argsort(s, descending=True, stable=True) for s in importance.heads]
     ffn_perm = [torch.argsort(s, descending=True, stable=True) for s in importance.ffn]
     hidden_perm = None
     if hidden and importance.hidden is not None:
         hidden_perm = torch.argsort(importance.hidden, descending=True, stable=True)
     permute_model(model, head_perm, ffn_perm, hidden_perm)
+    if teacher is not None:
+        permute_model(teacher, head_perm, ffn_perm, hidden_perm)
     return {"heads": head_perm, "ffn": ffn_perm, "hidden": hidden_perm}

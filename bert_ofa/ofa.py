@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from . import convert as _convert
-from .distill import DistillConfig, layer_mapping, logit_loss, masked_mse
+from .distill import ATTENTION_LOSSES, DistillConfig, layer_mapping, logit_loss, masked_mse
 from .elastic import make_elastic
 from .extract import extract_subnet
 from .schedule import Phase, ProgressiveSchedule, RunConfig
@@ -221,5 +221,5 @@ class OFA(nn.Module):
             if s == 0:
                 continue  # index 0 is the embeddings: no attention map
             a = student.attentions[s - 1]
-            losses.append(masked_mse(a, teacher.attentions[t - 1][:, : a.shape[1]], mask))
+            losses.append(ATTENTION_LOSSES[dc.attention_loss](a, teacher.attentions[t - 1][:, : a.shape[1]], mask))
         return torch.stack(losses).mean()

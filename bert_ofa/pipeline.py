@@ -69,6 +69,8 @@ class OFAModelArguments:
     lambda_logit: float = 1.0
     lambda_label: float = 0.0
     lambda_attention: float = 0.0
+    attention_loss: str = field(default="mse", metadata={
+        "help": "Attention-map loss when --lambda_attention > 0: 'mse', or 'kl' (MiniLM's KL per query row)"})
     temperature: float = 1.0
     teacher_refresh: str = field(default="none", metadata={
         "help": "'stage': each elastic stage after the first distils from the supernet's largest subnet as "
@@ -192,11 +194,13 @@ def run_pipeline(model_args: OFAModelArguments, data_args: GlueDataArguments, ru
         rows = train.dataset if isinstance(train, SwappedPairs) else train  # the same rows with or without swaps
         idx = torch.randperm(len(rows), generator=g)[: model_args.importance_samples].tolist()
         batches = [collator([rows[i] for i in idx[j:j + 32]]) for j in range(0, len(idx), 32)]
-        reorder_by_importance(student, compute_importance(student, batches))
+        # the teacher too (same function), so that attention maps are distilled head to head
+        reorder_by_importance(student, compute_importance(student, batches), teacher=teacher)
     Convert(model_args.space).convert(student)
     distill = DistillConfig(teacher_model=teacher, lambda_distill=model_args.lambda_distill,
                             lambda_logit=model_args.lambda_logit, lambda_label=model_args.lambda_label,
-                            lambda_attention=model_args.lambda_attention, temperature=model_args.temperature,
+                            lambda_attention=model_args.lambda_attention,
+                            attention_loss=model_args.attention_loss, temperature=model_args.temperature,
                             teacher_refresh=model_args.teacher_refresh,
                             lambda_distill_stages=model_args.stage_weights)
     ofa = OFA(student, run_args.run_config(), distill)

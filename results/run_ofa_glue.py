@@ -39,7 +39,7 @@ from glue_tasks.augment import SwappedPairs
 RECIPE = dict(n_epochs="[[1, 2], [3, 4, 5]]", learning_rate="5e-5", dynamic_batch_size="3",
               elastic_order='["width", "depth"]', uniform_prob=0.0)
 DISTILL = dict(lambda_distill=1.0, lambda_logit=1.0, lambda_label=1.0, teacher_refresh="none",
-               lambda_distill_stages=None)
+               lambda_distill_stages=None, lambda_attention=None, attention_loss=None)  # None: the library's default, not recorded
 # Training data: the chance a pair is shown in the other sentence order (MRPC, STS-B; glue_tasks.augment),
 # and a cap on the training rows (the first ones; for a task too big for the machine, e.g. SST-2 on 2 cores).
 # It applies to the direct baseline too (run it with the same --tag), so both see the same inputs;
@@ -57,6 +57,9 @@ PRESETS["r4s"] = {**PRESETS["r4"], "swap_pairs": 0.5}  # r4 on pairs shown in ei
 PRESETS["r4w"] = {**PRESETS["r4"], "expand_ratio": "[0.5, 0.75]"}
 # r4 with the hidden-state weight of PaddleSlim's BERT demo and DynaBERT's width stage (0.1, not 1.0)
 PRESETS["r4h"] = {**PRESETS["r4"], "lambda_distill": 0.1}
+PRESETS["r4h3"] = {**PRESETS["r4"], "lambda_distill": 3.0}  # the other way: more weight on hidden states
+# + attention maps by KL per query row (MiniLM's transfer); eager attention
+PRESETS["r4a"] = {**PRESETS["r4"], "lambda_attention": 1.0, "attention_loss": "kl"}
 # r4 with DynaBERT's per-stage hidden-state weights: 0.1 in the width stage, 1.0 (lambda_distill) in depth
 PRESETS["r4d"] = {**PRESETS["r4"], "lambda_distill_stages": '{"width": 0.1}'}
 SHAPES = {"width 0.5 x depth 1.0": (0.5, 1.0), "width 1.0 x depth 0.5": (1.0, 0.5)}
@@ -145,7 +148,8 @@ def main() -> None:
     if unknown:
         parser.error(f"--recipe keys {sorted(unknown)} unknown; choose from "
                      f"{sorted(RECIPE) + sorted(DISTILL) + sorted(DATA) + sorted(SPACE)}")
-    model_args = OFAModelArguments(model_name_or_path=teacher, teacher_model=teacher, **distill,
+    model_args = OFAModelArguments(model_name_or_path=teacher, teacher_model=teacher,
+                                   **{k: v for k, v in distill.items() if v is not None},
                                    **{**SPACE, **space})
     data_args = GlueDataArguments(task_name=task, max_seq_length=args.max_seq_length, **data)
     if not args.skip_ofa:

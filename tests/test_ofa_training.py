@@ -117,9 +117,9 @@ def test_schedule_errors():
         OFA(tiny_model("bert"))
 
 
-@pytest.mark.parametrize("attention", [0.0, 1.0])
-def test_distillation_is_zero_when_student_is_teacher(attention):
-    ofa = make_ofa(lambda_attention=attention).eval()
+@pytest.mark.parametrize("attention, attention_loss", [(0.0, "mse"), (1.0, "mse"), (1.0, "kl")])
+def test_distillation_is_zero_when_student_is_teacher(attention, attention_loss):
+    ofa = make_ofa(lambda_attention=attention, attention_loss=attention_loss).eval()
     student, teacher = ofa(**tiny_batch())
     assert teacher is not None and len(student.hidden_states) == len(teacher.hidden_states)
     assert ofa.calc_distill_loss().item() == 0.0
@@ -128,6 +128,19 @@ def test_distillation_is_zero_when_student_is_teacher(attention):
     ofa(**tiny_batch())
     assert ofa.calc_distill_loss().item() > 0
     assert all(v > 0 for v in ofa.last_losses.values())
+
+
+def test_attention_kl_matches_kl_div_over_real_queries():
+    g = torch.Generator().manual_seed(0)
+    student, teacher = (torch.randn(2, 3, 5, 5, generator=g).softmax(-1) for _ in range(2))
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]])
+    rows = torch.nn.functional.kl_div(student.log(), teacher, reduction="none").sum(-1)  # (B, heads, T)
+    want = torch.cat([rows[0].flatten(), rows[1, :, :3].flatten()]).mean()
+    assert bo.distill.attention_kl(student, teacher, mask).item() == pytest.approx(want.item(), rel=1e-6)
+    assert bo.distill.attention_kl(student, teacher, None).item() == pytest.approx(rows.mean().item(), rel=1e-6)
+    assert bo.distill.attention_kl(teacher, teacher, mask).item() == 0.0
+    with pytest.raises(ValueError, match="attention_loss must be one of"):
+        DistillConfig(attention_loss="cosine")
 
 
 def test_teacher_refresh_makes_the_trained_supernet_the_teacher(tmp_path):
@@ -308,6 +321,25 @@ def test_importance_reordering_preserves_the_function(arch):
         assert torch.all(after.heads[layer][:-1] >= after.heads[layer][1:] * (1 - 1e-4))
     with pytest.raises(ValueError, match="labels"):
         bo.compute_importance(model, [batch])
+
+
+@pytest.mark.parametrize("align", [False, True])
+def test_reordering_the_teacher_too_lines_up_attention_maps(align):
+    """Heads reordered in the student only: its head i is not the teacher's, so the attention
+    loss of the largest subnet (the same function as the teacher) is not zero."""
+    teacher = tiny_model("bert", num_labels=2)
+    student = copy.deepcopy(teacher)
+    labelled = {**tiny_batch(), "labels": torch.tensor([0, 1, 1])}
+    perms = bo.reorder_by_importance(student, bo.compute_importance(student, [labelled]),
+                                     teacher=teacher if align else None)
+    assert any(not torch.equal(p, torch.arange(len(p))) for p in perms["heads"])
+    bo.Convert(bo.supernet(expand_ratio=[0.5])).convert(student)
+    ofa = OFA(student, RunConfig(n_epochs=[[1], [2]]),
+              DistillConfig(teacher_model=teacher, lambda_attention=1.0, attention_loss="kl")).eval()
+    ofa(**tiny_batch())
+    ofa.calc_distill_loss()
+    assert ofa.last_losses["hidden"] < 1e-10  # hidden states line up either way
+    assert (ofa.last_losses["attention"] < 1e-6) == align
 
 
 def test_two_processes_sample_the_same_subnets_and_end_identical(tmp_path):

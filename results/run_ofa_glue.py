@@ -39,7 +39,8 @@ from glue_tasks.augment import SwappedPairs
 RECIPE = dict(n_epochs="[[1, 2], [3, 4, 5]]", learning_rate="5e-5", dynamic_batch_size="3",
               elastic_order='["width", "depth"]', uniform_prob=0.0)
 DISTILL = dict(lambda_distill=1.0, lambda_logit=1.0, lambda_label=1.0, teacher_refresh="none",
-               lambda_distill_stages=None, lambda_attention=None, attention_loss=None)  # None: the library's default, not recorded
+               # None: the library's default, left out of the record
+               lambda_distill_stages=None, lambda_attention=None, attention_loss=None)
 # Training data: the chance a pair is shown in the other sentence order (MRPC, STS-B; glue_tasks.augment),
 # and a cap on the training rows (the first ones; for a task too big for the machine, e.g. SST-2 on 2 cores).
 # It applies to the direct baseline too (run it with the same --tag), so both see the same inputs;
@@ -161,7 +162,8 @@ def main() -> None:
         summary = run_pipeline(model_args, data_args, run_args, train_args)
         name, kind = (f"ablation_{task}_{args.tag}", "glue_ofa_ablation") if args.tag else (f"ofa_{task}", "glue_ofa")
         write_record(os.path.join(args.records, f"{name}{suffix}.json"), kind, summary, task=task,
-                     recipe={**recipe, **{k: v for k, v in distill.items() if v is not None}, **data, **space}, tag=args.tag, seed=args.seed)
+                     recipe={**recipe, **{k: v for k, v in distill.items() if v is not None}, **data, **space},
+                     tag=args.tag, seed=args.seed)
     if not args.skip_direct:
         epochs = 3.0
         direct = direct_baseline(teacher, data_args, epochs, 5e-5, args.seed,

@@ -184,7 +184,8 @@ class OFA(nn.Module):
         if teacher is not None and dc.lambda_logit > 0:
             parts["logit"] = dc.lambda_logit * logit_loss(student.logits, teacher.logits, dc.temperature,
                                                           _is_regression(self.model))
-        lam_hidden = dc.hidden_weight(self.current_phase.stage)
+        # the phase only matters with per-stage weights (and is undefined past the schedule's end)
+        lam_hidden = dc.hidden_weight(self.current_phase.stage) if dc.lambda_distill_stages else dc.lambda_distill
         if teacher is not None and lam_hidden > 0:
             parts["hidden"] = lam_hidden * self._hidden_loss(student, teacher, mask, dc)
         if teacher is not None and dc.needs_attention:

@@ -211,6 +211,11 @@ def test_hidden_weight_per_stage():
         else:
             raw = ofa._hidden_loss(student, teacher, batch["attention_mask"], ofa.distill_config).item()
             assert raw > 0 and ofa.last_losses["hidden"] == pytest.approx(weight * raw, rel=1e-6)
+    plain = make_ofa().eval()  # without per-stage weights the loss needs no phase: fine after the schedule
+    plain.set_epoch(plain.num_epochs)
+    plain.set_active_subnet(bo.SubnetConfig([0, 2], [2, 2], [18, 18], 32))
+    plain(**batch)
+    assert plain.calc_distill_loss().item() > 0 and plain.last_losses["hidden"] > 0
     with pytest.raises(ValueError, match=r"names stages \['tallness'\] that this schedule lacks"):
         make_ofa(lambda_distill_stages={"tallness": 1.0})
     with pytest.raises(ValueError, match="numbers >= 0"):

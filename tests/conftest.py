@@ -94,10 +94,12 @@ def tiny_tokenizer(tmp_path: Path):
 
     chars = list(string.ascii_lowercase + string.digits + string.punctuation)
     words = "the a is cat dog boy man good bad film fun dull very ran sat what who why".split()
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars, *(f"##{c}" for c in chars), *words]
-    path = tmp_path / "vocab.txt"
-    path.write_text("\n".join(vocab) + "\n")
-    return BertTokenizerFast(vocab_file=str(path), do_lower_case=True)
+    vocab = list(dict.fromkeys(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars, *(f"##{c}" for c in chars),
+                                *words]))  # "a" is a char and a word
+    # a dict, not vocab_file=: transformers 5 ignores a vocab file here and keeps only the 5 specials
+    tokenizer = BertTokenizerFast(vocab={w: i for i, w in enumerate(vocab)}, do_lower_case=True)
+    assert len(tokenizer) == len(vocab)
+    return tokenizer
 
 
 @pytest.fixture

@@ -19,7 +19,10 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+from glue_tasks.augment_words import UNLABELED
 
 from . import convert as _convert
 from .distill import ATTENTION_LOSSES, DistillConfig, layer_mapping, logit_loss, masked_mse
@@ -32,6 +35,17 @@ from .subnet import SubnetConfig
 def _is_regression(model: nn.Module) -> bool:
     config = getattr(model, "config", None)
     return getattr(config, "problem_type", None) == "regression" or getattr(config, "num_labels", 2) == 1
+
+
+def masked_label_loss(logits: torch.Tensor, labels: torch.Tensor, regression: bool) -> torch.Tensor:
+    """The task loss (cross-entropy, or MSE for regression) over rows whose label is not ``UNLABELED``;
+    0 (still attached to the graph) when no row has one."""
+    keep = labels != UNLABELED
+    if not keep.any():
+        return logits.sum() * 0.0
+    if regression:
+        return F.mse_loss(logits.float().view(-1)[keep], labels.float().view(-1)[keep])
+    return F.cross_entropy(logits.float()[keep], labels.long()[keep])
 
 
 def load_teacher(teacher: nn.Module | str) -> nn.Module:
@@ -163,12 +177,18 @@ class OFA(nn.Module):
     def forward(self, **batch: Any):
         """The student's outputs; with a teacher, ``(student_outputs, teacher_outputs)``."""
         dc = self.distill_config
-        if self.teacher is None:
-            out = self.model(**batch)
-            self._last = {"student": out, "teacher": None, "mask": batch.get("attention_mask")}
-            return out
         inputs = {k: v for k, v in batch.items() if k != "labels"}
-        student = self.model(**batch, output_hidden_states=dc.needs_hidden, output_attentions=dc.needs_attention)
+        labels = batch.get("labels")
+        unlabeled = labels is not None and bool((labels == UNLABELED).any())
+        extra = {} if self.teacher is None else {"output_hidden_states": dc.needs_hidden,
+                                                 "output_attentions": dc.needs_attention}
+        # rows without a label (augmented inputs) learn from the teacher only: the label loss skips them
+        student = self.model(**(inputs if unlabeled else batch), **extra)
+        if unlabeled:
+            student["loss"] = masked_label_loss(student.logits, labels, _is_regression(self.model))
+        if self.teacher is None:
+            self._last = {"student": student, "teacher": None, "mask": batch.get("attention_mask")}
+            return student
         teacher = self._teacher_outputs(inputs)
         self._last = {"student": student, "teacher": teacher, "mask": batch.get("attention_mask")}
         return student, teacher

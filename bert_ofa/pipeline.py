@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader
 
 from glue_tasks import get_task, load_glue, tokenize_glue
 from glue_tasks.augment import SwappedPairs
+from glue_tasks.augment_words import DistillAugmented, WordNeighbours
 
 from .accuracy import save_heldout, split_heldout
 from .convert import Convert, largest_subnet, set_active_subnet, smallest_subnet, subnet_from_mults
@@ -75,6 +76,13 @@ class OFAModelArguments:
     teacher_refresh: str = field(default="none", metadata={
         "help": "'stage': each elastic stage after the first distils from the supernet's largest subnet as "
                 "trained so far (DynaBERT); 'none': the given teacher throughout"})
+    distill_augment: int = field(default=0, metadata={
+        "help": "Augmented copies of each training row per epoch, with words replaced by neighbours in the "
+                "teacher's embedding space (TinyBERT's augmentation); trained on the teacher's outputs only. "
+                "0: off"})
+    augment_word_prob: float = field(default=0.3, metadata={
+        "help": "Chance each word of a copy is replaced (TinyBERT: 0.4, with context-aware candidates)"})
+    augment_neighbours: int = field(default=15, metadata={"help": "Candidate replacements per word"})
     importance_samples: int = field(default=256, metadata={
         "help": "Training examples for head/neuron importance (0: no reordering); never the dev set"})
     search_holdout: int = field(default=256, metadata={
@@ -96,6 +104,9 @@ class OFAModelArguments:
         if self.stage_weights is not None and not isinstance(self.stage_weights, dict):
             raise ValueError(f'lambda_distill_stages must be a JSON object such as {{"width": 0.1, "depth": 1.0}}; '
                              f"got {self.lambda_distill_stages!r}")
+        if self.distill_augment < 0 or self.augment_neighbours < 1 or not 0 < self.augment_word_prob <= 1:
+            raise ValueError("distill_augment must be >= 0, augment_neighbours >= 1 and augment_word_prob in (0, 1]; "
+                             f"got {self.distill_augment}, {self.augment_neighbours}, {self.augment_word_prob}")
         if self.importance_samples < 0 or self.search_holdout < 0:
             raise ValueError("importance_samples and search_holdout must be >= 0")
 
@@ -152,6 +163,15 @@ def prepare_teacher(model_args: OFAModelArguments, data_args: GlueDataArguments,
     return out
 
 
+def augmented(train, teacher, tokenizer, model_args: OFAModelArguments, seed: int):
+    """``train``, followed by ``model_args.distill_augment`` word-replaced copies of it (none: as it is)."""
+    if not model_args.distill_augment:
+        return train
+    rows = train.dataset if isinstance(train, SwappedPairs) else train
+    neighbours = WordNeighbours.from_model(teacher, tokenizer, rows, model_args.augment_neighbours)
+    return DistillAugmented(train, neighbours, model_args.distill_augment, model_args.augment_word_prob, seed)
+
+
 def representative_subnets(space: SearchSpace) -> dict[str, SubnetConfig]:
     """Largest, smallest and the DynaBERT width x depth grid (where the space has those choices)."""
     subnets = {"largest": largest_subnet(space), "smallest": smallest_subnet(space)}
@@ -204,7 +224,7 @@ def run_pipeline(model_args: OFAModelArguments, data_args: GlueDataArguments, ru
                             teacher_refresh=model_args.teacher_refresh,
                             lambda_distill_stages=model_args.stage_weights)
     ofa = OFA(student, run_args.run_config(), distill)
-    state = train_ofa(ofa, train, collator, train_args)
+    state = train_ofa(ofa, augmented(train, teacher, tokenizer, model_args, run_args.seed), collator, train_args)
     save_supernet(student, out / "supernet", tokenizer, supernet_config=model_args.space)
     if heldout:
         save_heldout(out / "supernet", task, heldout, len(train) + len(heldout))

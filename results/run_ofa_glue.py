@@ -40,7 +40,9 @@ RECIPE = dict(n_epochs="[[1, 2], [3, 4, 5]]", learning_rate="5e-5", dynamic_batc
               elastic_order='["width", "depth"]', uniform_prob=0.0)
 DISTILL = dict(lambda_distill=1.0, lambda_logit=1.0, lambda_label=1.0, teacher_refresh="none",
                # None: the library's default, left out of the record
-               lambda_distill_stages=None, lambda_attention=None, attention_loss=None)
+               lambda_distill_stages=None, lambda_attention=None, attention_loss=None,
+               # word-replaced copies of the training rows, distilled only (OFA runs; the direct baseline has none)
+               distill_augment=None, augment_word_prob=None)
 # Training data: the chance a pair is shown in the other sentence order (MRPC, STS-B; glue_tasks.augment),
 # and a cap on the training rows (the first ones; for a task too big for the machine, e.g. SST-2 on 2 cores).
 # It applies to the direct baseline too (run it with the same --tag), so both see the same inputs;
@@ -63,6 +65,8 @@ PRESETS["r4h3"] = {**PRESETS["r4"], "lambda_distill": 3.0}  # the other way: mor
 PRESETS["r4a"] = {**PRESETS["r4"], "lambda_attention": 1.0, "attention_loss": "kl"}
 # r4 with DynaBERT's per-stage hidden-state weights: 0.1 in the width stage, 1.0 (lambda_distill) in depth
 PRESETS["r4d"] = {**PRESETS["r4"], "lambda_distill_stages": '{"width": 0.1}'}
+# r4 on the training rows plus one word-replaced copy of each per epoch, distilled only (TinyBERT's augmentation)
+PRESETS["r4x"] = {**PRESETS["r4"], "distill_augment": 1}
 SHAPES = {"width 0.5 x depth 1.0": (0.5, 1.0), "width 1.0 x depth 0.5": (1.0, 0.5)}
 
 

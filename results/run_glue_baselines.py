@@ -31,6 +31,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=float, default=None, help="override the task's epochs (a teacher recipe)")
     parser.add_argument("--tag", default=None, help="a teacher variant: trains in <output_root>/<task>-<tag> and "
                         "writes records/baseline_<task>_<tag>.json, leaving the main teacher alone")
+    parser.add_argument("--ignore_mismatched_sizes", action="store_true", help="--model is fine-tuned on another "
+                        "task (intermediate-task transfer, e.g. STS-B before MRPC): replace its classifier head")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     model = args.model
@@ -46,7 +48,7 @@ def main() -> None:
         ft = FinetuneArguments(model_name_or_path=model, output_dir=os.path.join(args.output_root, name),
                                learning_rate=5e-5, num_train_epochs=epochs,
                                per_device_train_batch_size=32, seed=42, overwrite_output_dir=True,
-                               logging_steps=50)
+                               logging_steps=50, ignore_mismatched_sizes=args.ignore_mismatched_sizes)
         data = GlueDataArguments(task_name=task, max_seq_length=seq)
         results = finetune(ft, data)
         write_record(os.path.join(args.records, f"baseline_{name.replace('-', '_')}.json"), "glue_baseline",

@@ -175,7 +175,9 @@ class OFA(nn.Module):
         return self._teacher_out
 
     def forward(self, **batch: Any):
-        """The student's outputs; with a teacher, ``(student_outputs, teacher_outputs)``."""
+        """The student's outputs; with a teacher, ``(student_outputs, teacher_outputs)``.
+
+        Rows labelled ``UNLABELED`` (-100: augmented inputs) are left out of the label loss."""
         dc = self.distill_config
         inputs = {k: v for k, v in batch.items() if k != "labels"}
         labels = batch.get("labels")

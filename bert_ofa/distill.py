@@ -102,6 +102,13 @@ def attention_kl(student: torch.Tensor, teacher: torch.Tensor, mask: torch.Tenso
 ATTENTION_LOSSES = {"mse": masked_mse, "kl": attention_kl}
 
 
+def label_loss(logits: torch.Tensor, labels: torch.Tensor, regression: bool) -> torch.Tensor:
+    """The task loss in float32: cross-entropy, or MSE for a regression (STS-B)."""
+    if regression:
+        return F.mse_loss(logits.float().view(-1), labels.float().view(-1))
+    return F.cross_entropy(logits.float(), labels.long())
+
+
 def logit_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float, regression: bool) -> torch.Tensor:
     """KL(teacher || student) at temperature T, times T^2 (zero when they agree); MSE for regression."""
     if regression:

@@ -21,7 +21,6 @@ from typing import Callable, Optional
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
@@ -29,6 +28,7 @@ from glue_tasks import (GlueUnavailableError, TaskInfo, compute_metrics, get_tas
                         predictions_to_labels, tokenize_glue)
 from glue_tasks.augment import SwappedPairs, check_swappable, swap_pair_columns
 
+from .distill import label_loss
 from .runtime import make_accelerator
 
 logger = logging.getLogger(__name__)
@@ -108,9 +108,7 @@ class FinetuneArguments:
 
 def task_loss(task: TaskInfo, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Cross-entropy, or MSE for STS-B, computed in float32."""
-    if task.is_regression:
-        return F.mse_loss(logits.float().view(-1), labels.float().view(-1))
-    return F.cross_entropy(logits.float(), labels.long())
+    return label_loss(logits, labels, task.is_regression)
 
 
 def make_collator(tokenizer, pad_to_max_length: bool = False, max_seq_length: int = 128,

@@ -19,13 +19,12 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from glue_tasks.augment_words import UNLABELED
 
 from . import convert as _convert
-from .distill import ATTENTION_LOSSES, DistillConfig, layer_mapping, logit_loss, masked_mse
+from .distill import ATTENTION_LOSSES, DistillConfig, label_loss, layer_mapping, logit_loss, masked_mse
 from .elastic import make_elastic
 from .extract import extract_subnet
 from .schedule import Phase, ProgressiveSchedule, RunConfig
@@ -40,12 +39,10 @@ def _is_regression(model: nn.Module) -> bool:
 def masked_label_loss(logits: torch.Tensor, labels: torch.Tensor, regression: bool) -> torch.Tensor:
     """The task loss (cross-entropy, or MSE for regression) over rows whose label is not ``UNLABELED``;
     0 (still attached to the graph) when no row has one."""
-    keep = labels != UNLABELED
+    keep = labels.view(-1) != UNLABELED
     if not keep.any():
         return logits.sum() * 0.0
-    if regression:
-        return F.mse_loss(logits.float().view(-1)[keep], labels.float().view(-1)[keep])
-    return F.cross_entropy(logits.float()[keep], labels.long()[keep])
+    return label_loss(logits.view(keep.shape[0], -1)[keep], labels.view(-1)[keep], regression)
 
 
 def load_teacher(teacher: nn.Module | str) -> nn.Module:

@@ -181,7 +181,9 @@ def glue_ofa() -> str | None:
                       f"({task.metric_names[0]}, dev)", "",
                       "OFA minus the reference, in points. Each run is paired with the direct baseline cut from "
                       "its own teacher, with its seed and training data (the records of its tag, else the ones "
-                      "that match); the ablation table above names each recipe's settings.", ""]
+                      "that match); the ablation table above names each recipe's settings. A recipe run with several "
+                      "seeds gets a row of means: scores as mean ± sd over seeds, differences as the mean of the "
+                      "paired differences ± its standard error (a tie when within about two of them of 0).", ""]
             lines += _seed_rows(runs, directs, f"eval_{task.metric_names[0]}")
     return "\n".join(lines) + "\n"
 
@@ -265,6 +267,15 @@ def _mean_sd(xs: list[float]) -> str:
     return f"{m:.4f} ± {sd:.4f}" if len(xs) > 1 else f"{m:.4f}"
 
 
+def _mean_se(deltas: list[float]) -> str:
+    """Mean of paired differences (points) ± its standard error: a tie when the mean is within ~2 SE of 0."""
+    m = sum(deltas) / len(deltas)
+    if len(deltas) < 2:
+        return f"{m:+.1f}"
+    se = (sum((x - m) ** 2 for x in deltas) / (len(deltas) - 1) / len(deltas)) ** 0.5
+    return f"{m:+.1f} ± {se:.1f}"
+
+
 def _seed_rows(runs: list[dict], directs: list[dict], key: str) -> list[str]:
     """A table of one task's runs, seed by seed, each against its teacher and its direct baseline
     (``_direct_for``); a mean ± sd row per recipe run with several seeds."""
@@ -295,11 +306,11 @@ def _seed_rows(runs: list[dict], directs: list[dict], key: str) -> list[str]:
                     cols.setdefault(n + " delta", []).append((sc[n] - dn) * 100)
             lines.append(f"| {tag} | {seed} | " + " | ".join(cells) + " |")
         if len(rs) > 1:
-            cells = [_mean_sd(cols["largest"]), f"{sum(cols['vs teacher']) / len(rs):+.1f}"]
+            cells = [_mean_sd(cols["largest"]), _mean_se(cols["vs teacher"])]
             for n in SEED_SHAPES:
                 delta = cols.get(n + " delta", [])
                 cells += [_mean_sd(cols[n]), _mean_sd(cols[n + " direct"]) if n + " direct" in cols else "-",
-                          f"{sum(delta) / len(delta):+.1f}" if delta else "-"]
+                          _mean_se(delta) if delta else "-"]
             lines.append(f"| {tag}: mean ± sd | {len(rs)} seeds | " + " | ".join(cells) + " |")
     return lines
 

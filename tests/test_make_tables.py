@@ -32,9 +32,10 @@ def test_seed_table_gives_per_seed_deltas_and_means(tmp_path):
     rows = [line for line in text.splitlines() if line.startswith("| r4")]
     assert rows[0] == "| r4 | 42 | 0.8600 | +1.0 | 0.8000 | 0.7800 | +2.0 | 0.7000 | 0.7200 | -2.0 |"
     assert rows[1] == "| r4 | 43 | 0.8600 | +1.0 | 0.8400 | 0.8000 | +4.0 | 0.7400 | 0.7000 | +4.0 |"
-    # means over the two seeds; sd of (0.80, 0.84) is 0.0283; deltas average (+2, +4) and (-2, +4)
-    assert rows[2] == ("| r4: mean ± sd | 2 seeds | 0.8600 ± 0.0000 | +1.0 | 0.8200 ± 0.0283 | 0.7900 ± 0.0141 | +3.0 "
-                       "| 0.7200 ± 0.0283 | 0.7100 ± 0.0141 | +1.0 |")
+    # means over the two seeds; sd of (0.80, 0.84) is 0.0283; paired deltas (+2, +4) average +3 with
+    # standard error sd/sqrt(2) = 1.0, and (-2, +4) average +1 with standard error 3.0
+    assert rows[2] == ("| r4: mean ± sd | 2 seeds | 0.8600 ± 0.0000 | +1.0 ± 0.0 | 0.8200 ± 0.0283 | 0.7900 ± 0.0141 "
+                       "| +3.0 ± 1.0 | 0.7200 ± 0.0283 | 0.7100 ± 0.0141 | +1.0 ± 3.0 |")
     assert "GPU-X" in text and "teacher 0.8500" in text
 
 

@@ -7,7 +7,8 @@
 #   bash results/run_device_sweep.sh MODEL_DIR RECORDS_DIR [BUDGET_S] [MIN_LEFT_S]
 #
 # MODEL_DIR: the pretrained MiniLM-L6 (float32 weights). GLUE_DIR must be set.
-# SWEEP=c6 runs the next open question instead (MRPC with a teacher trained 6 epochs, 3 seeds).
+# SWEEP=c6 runs MRPC with a teacher trained 6 epochs (3 seeds); SWEEP=x the next open question:
+# r4x (word-replaced copies, distilled) against the direct baseline on STS-B, then MRPC (c6), 3 seeds each.
 # After each job the records are packed into $OUT/records.tgz when OUT is set (a device call's output).
 #
 # On this workplace's GPU machine (nothing can be downloaded there; a call carries at most 64 MiB):
@@ -39,6 +40,24 @@ if [[ "${SWEEP:-}" == c6 ]]; then  # SWEEP=c6: r4 from an MRPC teacher trained 3
   for seed in 42 43 44; do
     job "r4c6+direct mrpc s$seed" "$PY" results/run_ofa_glue.py --task mrpc --records "$REC" --seed "$seed" \
       --teacher outputs/teachers/mrpc-c6 --tag r4c6 --recipe r4
+  done
+  echo "== sweep done in $(($(date +%s) - START)) s"
+  exit 0
+fi
+if [[ "${SWEEP:-}" == x ]]; then  # SWEEP=x: r4x (word-replaced copies) vs direct, STS-B first, 3 seeds each
+  job "teacher stsb" "$PY" results/run_glue_baselines.py --tasks stsb --model "$MODEL" \
+    --output_root outputs/teachers --records "$REC"
+  for seed in 42 43 44; do
+    job "r4x+direct stsb s$seed" "$PY" results/run_ofa_glue.py --task stsb --records "$REC" --seed "$seed" \
+      --tag r4x --recipe r4x
+  done
+  job "teacher mrpc" "$PY" results/run_glue_baselines.py --tasks mrpc --model "$MODEL" \
+    --output_root outputs/teachers --records "$REC"
+  job "teacher mrpc c6" "$PY" results/run_glue_baselines.py --tasks mrpc --model outputs/teachers/mrpc \
+    --epochs 3 --tag c6 --output_root outputs/teachers --records "$REC"
+  for seed in 42 43 44; do
+    job "r4xc6+direct mrpc s$seed" "$PY" results/run_ofa_glue.py --task mrpc --records "$REC" --seed "$seed" \
+      --teacher outputs/teachers/mrpc-c6 --tag r4xc6 --recipe r4x
   done
   echo "== sweep done in $(($(date +%s) - START)) s"
   exit 0

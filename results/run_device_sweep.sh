@@ -32,39 +32,37 @@ job() {  # job NAME CMD...: run one step if the budget allows, then pack the rec
   if [[ -n "${OUT:-}" ]]; then tar czf "$OUT/records.tgz" -C "$REC" .; fi
 }
 
-if [[ "${SWEEP:-}" == c6 ]]; then  # SWEEP=c6: r4 from an MRPC teacher trained 3 epochs more, 3 seeds
-  job "teacher mrpc" "$PY" results/run_glue_baselines.py --tasks mrpc --model "$MODEL" \
+teacher() {  # teacher TASK: fine-tune MiniLM-L6 on TASK
+  job "teacher $1" "$PY" results/run_glue_baselines.py --tasks "$1" --model "$MODEL" \
     --output_root outputs/teachers --records "$REC"
+}
+teacher_c6() {  # the MRPC teacher trained 3 epochs more (after `teacher mrpc`)
   job "teacher mrpc c6" "$PY" results/run_glue_baselines.py --tasks mrpc --model outputs/teachers/mrpc \
     --epochs 3 --tag c6 --output_root outputs/teachers --records "$REC"
+}
+seeds() {  # seeds TASK TAG RECIPE [ARGS...]: OFA and its direct baseline for seeds 42-44
+  local task=$1 tag=$2 recipe=$3; shift 3
   for seed in 42 43 44; do
-    job "r4c6+direct mrpc s$seed" "$PY" results/run_ofa_glue.py --task mrpc --records "$REC" --seed "$seed" \
-      --teacher outputs/teachers/mrpc-c6 --tag r4c6 --recipe r4
+    job "$tag+direct $task s$seed" "$PY" results/run_ofa_glue.py --task "$task" --records "$REC" --seed "$seed" \
+      --tag "$tag" --recipe "$recipe" "$@"
   done
-  echo "== sweep done in $(($(date +%s) - START)) s"
-  exit 0
+}
+done_exit() { echo "== sweep done in $(($(date +%s) - START)) s"; exit 0; }
+
+if [[ "${SWEEP:-}" == c6 ]]; then  # SWEEP=c6: r4 from an MRPC teacher trained 3 epochs more, 3 seeds
+  teacher mrpc; teacher_c6
+  seeds mrpc r4c6 r4 --teacher outputs/teachers/mrpc-c6
+  done_exit
 fi
 if [[ "${SWEEP:-}" == x ]]; then  # SWEEP=x: r4x (word-replaced copies) vs direct, STS-B first, 3 seeds each
-  job "teacher stsb" "$PY" results/run_glue_baselines.py --tasks stsb --model "$MODEL" \
-    --output_root outputs/teachers --records "$REC"
-  for seed in 42 43 44; do
-    job "r4x+direct stsb s$seed" "$PY" results/run_ofa_glue.py --task stsb --records "$REC" --seed "$seed" \
-      --tag r4x --recipe r4x
-  done
-  job "teacher mrpc" "$PY" results/run_glue_baselines.py --tasks mrpc --model "$MODEL" \
-    --output_root outputs/teachers --records "$REC"
-  job "teacher mrpc c6" "$PY" results/run_glue_baselines.py --tasks mrpc --model outputs/teachers/mrpc \
-    --epochs 3 --tag c6 --output_root outputs/teachers --records "$REC"
-  for seed in 42 43 44; do
-    job "r4xc6+direct mrpc s$seed" "$PY" results/run_ofa_glue.py --task mrpc --records "$REC" --seed "$seed" \
-      --teacher outputs/teachers/mrpc-c6 --tag r4xc6 --recipe r4x
-  done
-  echo "== sweep done in $(($(date +%s) - START)) s"
-  exit 0
+  teacher stsb
+  seeds stsb r4x r4x
+  teacher mrpc; teacher_c6
+  seeds mrpc r4xc6 r4x --teacher outputs/teachers/mrpc-c6
+  done_exit
 fi
 for task in mrpc stsb; do
-  job "teacher $task" "$PY" results/run_glue_baselines.py --tasks "$task" --model "$MODEL" \
-    --output_root outputs/teachers --records "$REC"
+  teacher "$task"
 done
 for seed in 42 43 44; do  # the best recipe (r4) against the direct baseline, seed by seed
   for task in mrpc stsb; do
@@ -77,4 +75,4 @@ for seed in 42 43; do  # the main recipe, as in results/records/ofa_*.json
     job "ofa $task s$seed" "$PY" results/run_ofa_glue.py --task "$task" --records "$REC" --seed "$seed" --skip_direct
   done
 done
-echo "== sweep done in $(($(date +%s) - START)) s"
+done_exit

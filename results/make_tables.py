@@ -278,7 +278,7 @@ def _mean_se(deltas: list[float]) -> str:
 
 def _seed_rows(runs: list[dict], directs: list[dict], key: str) -> list[str]:
     """A table of one task's runs, seed by seed, each against its teacher and its direct baseline
-    (``_direct_for``); a mean ± sd row per recipe run with several seeds."""
+    (``_direct_for``); per recipe run with several seeds, a row of means (scores ± sd, differences ± SE)."""
     lines = ["| Recipe | Seed | largest | vs teacher | " + " | ".join(
                  f"{n} | direct | OFA - direct" for n in SEED_SHAPES) + " |",
              "|---|---|---|---|" + "---|---|---|" * len(SEED_SHAPES)]

@@ -39,7 +39,7 @@ def test_run_glue_ofa_end_to_end(tiny_encoder_dir, glue_dir, tmp_path):
     assert names[:2] == ["largest", "smallest"] and "width 0.5 x depth 0.5" in names
     assert summary["train_state"]["epoch"] == 3
     # --distill_augment 1: each epoch shows every training row and one word-replaced copy of it
-    # (batch size 1, so the count tells the doubled epoch apart even with this data's 2 rows)
+    # (batch size 1, so the count tells the doubled epoch apart even with this data's one training row)
     assert summary["train_state"]["global_step"] == 3 * 2 * summary["train_examples"]
     heldout = json.loads((out / "supernet" / "heldout.json").read_text())  # kept out of training for the search
     n_train = summary["train_examples"] + summary["heldout_examples"]

@@ -81,7 +81,8 @@ class OFAModelArguments:
                 "teacher's embedding space (TinyBERT's augmentation); trained on the teacher's outputs only. "
                 "0: off"})
     augment_word_prob: float = field(default=0.3, metadata={
-        "help": "Chance each word of a copy is replaced (TinyBERT: 0.4, with context-aware candidates)"})
+        "help": "Chance each word of a copy is replaced (TinyBERT: 0.4, with context-aware candidates); 0: the "
+                "copies are the rows unchanged, still teacher-only (a control: the extra steps without new inputs)"})
     augment_neighbours: int = field(default=15, metadata={"help": "Candidate replacements per word"})
     importance_samples: int = field(default=256, metadata={
         "help": "Training examples for head/neuron importance (0: no reordering); never the dev set"})
@@ -104,8 +105,8 @@ class OFAModelArguments:
         if self.stage_weights is not None and not isinstance(self.stage_weights, dict):
             raise ValueError(f'lambda_distill_stages must be a JSON object such as {{"width": 0.1, "depth": 1.0}}; '
                              f"got {self.lambda_distill_stages!r}")
-        if self.distill_augment < 0 or self.augment_neighbours < 1 or not 0 < self.augment_word_prob <= 1:
-            raise ValueError("distill_augment must be >= 0, augment_neighbours >= 1 and augment_word_prob in (0, 1]; "
+        if self.distill_augment < 0 or self.augment_neighbours < 1 or not 0 <= self.augment_word_prob <= 1:
+            raise ValueError("distill_augment must be >= 0, augment_neighbours >= 1 and augment_word_prob in [0, 1]; "
                              f"got {self.distill_augment}, {self.augment_neighbours}, {self.augment_word_prob}")
         if self.importance_samples < 0 or self.search_holdout < 0:
             raise ValueError("importance_samples and search_holdout must be >= 0")
@@ -168,7 +169,8 @@ def augmented(train, teacher, tokenizer, model_args: OFAModelArguments, seed: in
     if not model_args.distill_augment:
         return train
     rows = train.dataset if isinstance(train, SwappedPairs) else train
-    neighbours = WordNeighbours.from_model(teacher, tokenizer, rows, model_args.augment_neighbours)
+    neighbours = None if model_args.augment_word_prob == 0 else WordNeighbours.from_model(
+        teacher, tokenizer, rows, model_args.augment_neighbours)
     return DistillAugmented(train, neighbours, model_args.distill_augment, model_args.augment_word_prob, seed)
 
 

@@ -13,7 +13,8 @@ Works on token ids, so the tokenized rows need no new tokenization: a position i
 only if it holds a whole word of one piece (alphabetic, not followed by a ``##`` piece) and
 the replacement is one as well, so lengths and masks stay as they are.
 ``DistillAugmented`` draws every augmented row from ``(seed, epoch, row)``: reproducible,
-resumable and the same on every rank.
+resumable and the same on every rank. With ``prob=0`` the copies are the rows themselves, still
+teacher-only: the control that gives as many steps and teacher targets without new inputs.
 """
 from __future__ import annotations
 
@@ -70,15 +71,19 @@ class DistillAugmented:
     """``dataset`` followed by ``copies`` augmented versions of each of its rows, labelled ``UNLABELED``.
 
     Row ``j`` (``j >= len(dataset)``) is row ``j % len(dataset)`` with words replaced, drawn anew
-    each epoch (``set_epoch``, passed on to ``dataset`` too, e.g. a ``SwappedPairs``).
+    each epoch (``set_epoch``, passed on to ``dataset`` too, e.g. a ``SwappedPairs``). ``prob=0``
+    replaces nothing (``neighbours`` may then be None): the steps of augmentation without its inputs.
     """
 
-    def __init__(self, dataset: Sequence[dict], neighbours: WordNeighbours, copies: int = 1, prob: float = 0.3,
-                 seed: int = 42):
+    def __init__(self, dataset: Sequence[dict], neighbours: WordNeighbours | None, copies: int = 1,
+                 prob: float = 0.3, seed: int = 42):
         if copies < 1:
             raise ValueError(f"copies must be >= 1 (0 means no augmentation: use the dataset itself), got {copies}")
-        if not 0.0 < prob <= 1.0:
-            raise ValueError(f"prob (chance a word is replaced) must be in (0, 1], got {prob}")
+        if not 0.0 <= prob <= 1.0:
+            raise ValueError(f"prob (chance a word is replaced) must be in [0, 1], got {prob}")
+        if neighbours is None and prob > 0:
+            raise ValueError(f"prob={prob} replaces words, so it needs a WordNeighbours table (got None); "
+                             "build one with WordNeighbours.from_model, or set prob=0 for unchanged copies")
         self.dataset, self.neighbours, self.copies, self.prob, self.seed = dataset, neighbours, copies, prob, seed
         self.epoch = 0
 
@@ -98,7 +103,8 @@ class DistillAugmented:
         row = dict(self.dataset[j % n])
         if j < n:
             return row
-        rng = np.random.default_rng([self.seed, self.epoch, j])
-        row["input_ids"] = self.neighbours.replace(row["input_ids"], self.prob, rng)
+        if self.prob > 0:
+            rng = np.random.default_rng([self.seed, self.epoch, j])
+            row["input_ids"] = self.neighbours.replace(row["input_ids"], self.prob, rng)
         row["label"] = UNLABELED
         return row

@@ -67,6 +67,8 @@ PRESETS["r4a"] = {**PRESETS["r4"], "lambda_attention": 1.0, "attention_loss": "k
 PRESETS["r4d"] = {**PRESETS["r4"], "lambda_distill_stages": '{"width": 0.1}'}
 # r4 on the training rows plus one word-replaced copy of each per epoch, distilled only (TinyBERT's augmentation)
 PRESETS["r4x"] = {**PRESETS["r4"], "distill_augment": 1}
+# r4x's control: the same doubled steps and teacher-only rows, but the copies unchanged (no new inputs)
+PRESETS["r4x0"] = {**PRESETS["r4x"], "augment_word_prob": 0.0}
 # r4 with logits distilled at temperature 2: the MRPC c6 teacher is near certain on most of its own training
 # rows, so at T=1 its soft targets say little more than the labels
 PRESETS["r4t"] = {**PRESETS["r4"], "temperature": 2.0}

@@ -14,7 +14,7 @@ from tiny_models import tiny_model
 import bert_ofa as bo
 from bert_ofa import OFA, DistillConfig, RunConfig
 from bert_ofa.ofa import masked_label_loss
-from bert_ofa.pipeline import OFAModelArguments
+from bert_ofa.pipeline import OFAModelArguments, augmented
 from glue_tasks.augment import SwappedPairs
 from glue_tasks.augment_words import UNLABELED, DistillAugmented, WordNeighbours
 
@@ -95,12 +95,25 @@ def test_distill_augmented_passes_the_epoch_on_and_checks_its_settings():
     assert np.array_equal(swapped.is_swapped, ref.is_swapped)  # the orders of epoch 3
     with pytest.raises(ValueError, match="copies must be >= 1"):
         DistillAugmented(rows, nb, copies=0)
-    with pytest.raises(ValueError, match=r"prob .* must be in \(0, 1\]"):
-        DistillAugmented(rows, nb, prob=0.0)
+    with pytest.raises(ValueError, match=r"prob .* must be in \[0, 1\]"):
+        DistillAugmented(rows, nb, prob=-0.1)
+    with pytest.raises(ValueError, match="needs a WordNeighbours table"):
+        DistillAugmented(rows, None, prob=0.3)
     with pytest.raises(ValueError, match="distill_augment must be >= 0"):
         OFAModelArguments(model_name_or_path="m", distill_augment=-1)
-    with pytest.raises(ValueError, match=r"augment_word_prob in \(0, 1\]"):
+    with pytest.raises(ValueError, match=r"augment_word_prob in \[0, 1\]"):
         OFAModelArguments(model_name_or_path="m", augment_word_prob=1.5)
+
+
+def test_prob_zero_gives_unchanged_teacher_only_copies_without_a_neighbour_table():
+    rows = _rows()
+    args = OFAModelArguments(model_name_or_path="m", distill_augment=2, augment_word_prob=0.0)
+    # no teacher or tokenizer: with nothing to replace, augmented() must not build a neighbour table
+    view = augmented(rows, None, None, args, seed=3)
+    assert isinstance(view, DistillAugmented) and len(view) == 3 * len(rows)
+    for j in range(len(rows), len(view)):
+        assert view[j] == {**rows[j % len(rows)], "label": UNLABELED}
+    assert augmented(rows, None, None, OFAModelArguments(model_name_or_path="m"), seed=3) is rows  # off: as it is
 
 
 @pytest.mark.parametrize("regression", [False, True])

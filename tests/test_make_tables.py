@@ -8,7 +8,7 @@ spec = importlib.util.spec_from_file_location("make_tables", Path(__file__).pare
 make_tables = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(make_tables)
 
-ENV = {"cuda": "GPU-X", "cpu": "cpu", "cpu_count": 4, "torch": "t", "transformers": "tf", "python": "3", "git_commit": "abc"}
+ENV = {"cuda": "GPU-X", "cpu": "cpu", "cpu_count": 4, "torch_threads": 4, "torch": "t", "transformers": "tf", "python": "3", "git_commit": "abc"}
 
 
 def _subnets(largest, w, d):
@@ -138,3 +138,24 @@ def test_a_task_with_tagged_runs_only_gets_its_ablation_and_per_run_tables(tmp_p
     assert "| direct fine-tune per shape, as r4n8k | - | - | 0.7800 | 0.7200 | - | - | - |" in text
     assert "| r4n8k | 42 | 0.8600 | +1.0 | 0.8000 | 0.7800 | +2.0 | 0.7000 | 0.7200 | -2.0 |" in text
     assert "## STS-B: each run" not in text  # one main run and nothing to set beside it
+
+
+def test_main_table_takes_the_baseline_of_the_main_runs_seed(tmp_path, monkeypatch):
+    monkeypatch.setattr(make_tables, "RECORDS", tmp_path)
+    subnets = [{**s, "params": 1e6, "flops": 1e9} for s in _subnets(0.86, 0.80, 0.70)]
+    _write(tmp_path, "ofa_stsb.json", {"seed": 42, "recipe": {"n_epochs": "[[1], [2]]"}, "results": {
+        "teacher_metrics": {"eval_pearson": 0.85}, "subnets": subnets, "runtime_s": 60}})
+    for seed, dw in ((42, 0.78), (43, 0.83)):  # direct_stsb_s43.json sorts after, and once replaced seed 42's
+        _write(tmp_path, "direct_stsb.json" if seed == 42 else f"direct_stsb_s{seed}.json", {
+            "seed": seed, "settings": {"epochs": 3.0}, "results": {"width 0.5 x depth 1.0": {"metrics": {
+                "eval_pearson": dw}}, "width 1.0 x depth 0.5": {"metrics": {"eval_pearson": 0.7}}}})
+    text = make_tables.glue_ofa()
+    target = next(line for line in text.splitlines() if line.startswith("| STS-B | +1.0"))
+    assert target.split(" | ")[2] == "+2.0"  # 0.80 against seed 42's 0.78, not seed 43's 0.83
+    assert "| width 0.5 x depth 1.0 | 1.00M | 1.00 | 0.8000/nan | 0.7800/nan |" in text  # no spearmanr given
+    assert "| direct fine-tune per shape, seed 43 | - | - | 0.8300 |" not in text  # no ablations, no such table
+    _write(tmp_path, "ablation_stsb_r4.json", {"tag": "r4", "seed": 42, "recipe": {}, "results": {
+        "teacher_metrics": {"eval_pearson": 0.85}, "subnets": _subnets(0.86, 0.81, 0.71), "runtime_s": 60}})
+    rows = [line for line in make_tables.glue_ofa().splitlines() if line.startswith("| direct fine-tune")]
+    assert [r.split(" | ")[0] for r in rows] == ["| direct fine-tune per shape", "| direct fine-tune per shape, seed 43"]
+    assert rows[0].split(" | ")[3] == "0.7800" and rows[1].split(" | ")[3] == "0.8300"

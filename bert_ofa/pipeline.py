@@ -245,7 +245,9 @@ def run_pipeline(model_args: OFAModelArguments, data_args: GlueDataArguments, ru
     summary = {"task": task.hub_name, "teacher": teacher_path, "teacher_metrics": teacher_metrics,
                "teacher_params": sum(p.numel() for p in teacher.parameters()), "subnets": rows,
                "train_examples": len(train), "heldout_examples": len(heldout),
-               "train_state": state, "runtime_s": time.time() - start, "env": environment(),
+               # a resumed run: its earlier processes' training counts too
+               "train_state": state, "runtime_s": time.time() - start + state.get("resumed_train_time_s", 0.0),
+               "env": environment(),
                "args": {"model": asdict(model_args) | {"space": asdict(model_args.space)}, "data": asdict(data_args),
                         "run": asdict(run_args), "train": asdict(train_args)}}
     atomic_write_text(out / "subnets.json", json.dumps(summary, indent=2, default=str) + "\n")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -87,7 +88,8 @@ def make_optimizer(ofa: OFA, weight_decay: float) -> torch.optim.Optimizer:
 def train_ofa(ofa: OFA, train_dataset: Sequence[Any], collate_fn: Callable[[list[Any]], dict[str, torch.Tensor]],
               args: OFATrainingArguments,
               on_phase_end: Callable[[OFA, int], None] | None = None) -> dict[str, Any]:
-    """Train ``ofa`` through its whole schedule; returns the final trainer state."""
+    """Train ``ofa`` through its whole schedule; returns the final trainer state (its ``train_time_s``
+    counts the training of earlier processes too when resumed, ``resumed_train_time_s`` only theirs)."""
     accelerator = make_accelerator(mixed_precision=args.mixed_precision)
     rank, world = accelerator.process_index, accelerator.num_processes
     ofa.to(accelerator.device)
@@ -117,6 +119,13 @@ def train_ofa(ofa: OFA, train_dataset: Sequence[Any], collate_fn: Callable[[list
         if state.get("teacher_refreshed_at"):  # the teacher is the supernet as it was at that stage's start
             load_extra_model(path, "teacher", ofa.refresh_teacher())
         logger.info("resumed from %s at epoch %d batch %d", path, state["epoch"], state["batch"])
+    # training seconds summed over every process of this run (a resumed one adds to its checkpoint's)
+    state["resumed_train_time_s"] = state.get("train_time_s", 0.0)
+    clock = time.perf_counter()
+
+    def train_time() -> float:
+        return state["resumed_train_time_s"] + time.perf_counter() - clock
+
     writer = _writer(args) if accelerator.is_main_process else None
     total = ofa.num_epochs * steps_per_epoch
     bar = tqdm(total=total, initial=state["global_step"], disable=args.disable_tqdm or not accelerator.is_main_process,
@@ -128,7 +137,8 @@ def train_ofa(ofa: OFA, train_dataset: Sequence[Any], collate_fn: Callable[[list
         if accelerator.is_main_process:
             extra = {"teacher": ofa.teacher} if state.get("teacher_refreshed_at") else None
             save_checkpoint(args.output_dir, state["global_step"], ofa, optimizer,
-                            {**state, "phase": ofa.current_phase.index}, keep=args.save_total_limit,
+                            {**state, "phase": ofa.current_phase.index, "train_time_s": train_time()},
+                            keep=args.save_total_limit,
                             extra_models=extra)
         accelerator.wait_for_everyone()
 
@@ -194,6 +204,7 @@ def train_ofa(ofa: OFA, train_dataset: Sequence[Any], collate_fn: Callable[[list
     if writer is not None:
         writer.close()
     ofa.eval()
+    state["train_time_s"] = train_time()
     return state
 
 

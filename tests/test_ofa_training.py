@@ -288,7 +288,10 @@ def test_resume_gives_the_same_weights(tmp_path, refresh):
     second = make_ofa(run, lambda_label=1.0, teacher_refresh=refresh)  # as a fresh process would start
     args = OFATrainingArguments(output_dir=str(tmp_path / "b"), save_steps=3, disable_tqdm=True,
                                 resume_from_checkpoint="latest")
-    train_ofa(second, data, collate, args)
+    # the training time of the interrupted process is carried on, not forgotten
+    before = json.loads((tmp_path / "b" / "checkpoint-12" / "trainer_state.json").read_text())["train_time_s"]
+    end = train_ofa(second, data, collate, args)
+    assert before > 0 and end["resumed_train_time_s"] == before and end["train_time_s"] > before
     want, got = _weights(ref), _weights(second)
     assert want.keys() == got.keys()
     for k in want:

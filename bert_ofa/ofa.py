@@ -20,11 +20,12 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from glue_tasks.augment_words import UNLABELED
 
 from . import convert as _convert
-from .distill import ATTENTION_LOSSES, DistillConfig, label_loss, layer_mapping, logit_loss, masked_mse
+from .distill import ATTENTION_LOSSES, DistillConfig, layer_mapping, logit_loss, masked_mse
 from .elastic import make_elastic
 from .extract import extract_subnet
 from .schedule import Phase, ProgressiveSchedule, RunConfig
@@ -38,11 +39,25 @@ def _is_regression(model: nn.Module) -> bool:
 
 def masked_label_loss(logits: torch.Tensor, labels: torch.Tensor, regression: bool) -> torch.Tensor:
     """The task loss (cross-entropy, or MSE for regression) over rows whose label is not ``UNLABELED``;
-    0 (still attached to the graph) when no row has one."""
+    0 (still attached to the graph) when no row has one. Computed in float32 with no host sync (no
+    ``.any()``, no boolean indexing), so a GPU step never waits on it."""
     keep = labels.view(-1) != UNLABELED
-    if not keep.any():
-        return logits.sum() * 0.0
-    return label_loss(logits.view(keep.shape[0], -1)[keep], labels.view(-1)[keep], regression)
+    n = keep.sum().clamp(min=1)
+    if regression:
+        err = (logits.float().view(-1) - labels.float().view(-1)).square()
+        return torch.where(keep, err, torch.zeros_like(err)).sum() / n
+    return F.cross_entropy(logits.float().view(keep.shape[0], -1), labels.long().view(-1),
+                           ignore_index=UNLABELED, reduction="sum") / n
+
+
+def _owns_label_loss(model: nn.Module, labels: torch.Tensor) -> bool:
+    """Whether OFA computes the label loss itself (single-label classification or regression, the
+    GLUE cases, where ``UNLABELED`` rows must drop out); other problem types keep the model's own loss.
+    Decided from the config and the labels' dtype: no look at their values."""
+    if _is_regression(model):
+        return True
+    problem = getattr(getattr(model, "config", None), "problem_type", None)
+    return problem != "multi_label_classification" and not labels.is_floating_point()
 
 
 def load_teacher(teacher: nn.Module | str) -> nn.Module:
@@ -71,7 +86,7 @@ class OFA(nn.Module):
         self._cache_version = -1
         self._teacher_out: Any = None
         self._last: dict[str, Any] = {}
-        self.last_losses: dict[str, float] = {}
+        self.last_loss_parts: dict[str, torch.Tensor] = {}  # detached; read them without a host sync
         dc = distill_config
         if dc is not None and dc.teacher_refresh != "none" and dc.teacher_model is None:
             raise ValueError("DistillConfig.teacher_refresh='stage' needs a teacher_model for the first stage; "
@@ -178,12 +193,12 @@ class OFA(nn.Module):
         dc = self.distill_config
         inputs = {k: v for k, v in batch.items() if k != "labels"}
         labels = batch.get("labels")
-        unlabeled = labels is not None and bool((labels == UNLABELED).any())
+        own_loss = labels is not None and _owns_label_loss(self.model, labels)
         extra = {} if self.teacher is None else {"output_hidden_states": dc.needs_hidden,
                                                  "output_attentions": dc.needs_attention}
         # rows without a label (augmented inputs) learn from the teacher only: the label loss skips them
-        student = self.model(**(inputs if unlabeled else batch), **extra)
-        if unlabeled:
+        student = self.model(**(inputs if own_loss else batch), **extra)
+        if own_loss:
             student["loss"] = masked_label_loss(student.logits, labels, _is_regression(self.model))
         if self.teacher is None:
             self._last = {"student": student, "teacher": None, "mask": batch.get("attention_mask")}
@@ -215,8 +230,13 @@ class OFA(nn.Module):
             parts["label"] = dc.lambda_label * student.loss
         if not parts:
             raise ValueError("nothing to optimise: give a teacher or lambda_label > 0 (and labels)")
-        self.last_losses = {k: float(v.detach()) for k, v in parts.items()}
+        self.last_loss_parts = {k: v.detach() for k, v in parts.items()}
         return sum(parts.values())
+
+    @property
+    def last_losses(self) -> dict[str, float]:
+        """The weighted parts of the last ``calc_distill_loss`` as floats (a host sync on GPU)."""
+        return {k: float(v) for k, v in self.last_loss_parts.items()}
 
     def _pairs(self, student_depth: int, teacher: Any, dc: DistillConfig) -> list[tuple[int, int]]:
         return layer_mapping(student_depth, len(teacher.hidden_states) - 1, dc.mapping_layers)

@@ -156,14 +156,14 @@ def train_ofa(ofa: OFA, train_dataset: Sequence[Any], collate_fn: Callable[[list
             step = state["global_step"]
             torch.manual_seed(hash((run.seed, rank, step)) % (2 ** 63))  # dropout: reproducible on resume
             subnets = ofa.sample_subnets(step)
-            losses = {}
+            losses: dict[str, torch.Tensor] = {}  # summed on the device; read only when logged
             for subnet in subnets:
                 ofa.set_active_subnet(subnet)
                 with accelerator.autocast():
                     ofa(**batch)
                     loss = ofa.calc_distill_loss()
                 accelerator.backward(loss / accum)
-                for k, v in ofa.last_losses.items():
+                for k, v in ofa.last_loss_parts.items():
                     losses[k] = losses.get(k, 0.0) + v / len(subnets)
             if (b + 1) % accum == 0 or b + 1 == len(batches):
                 if world > 1:
@@ -183,6 +183,7 @@ def train_ofa(ofa: OFA, train_dataset: Sequence[Any], collate_fn: Callable[[list
             state["batch"] = b + 1
             bar.update(1)
             if step % args.logging_steps == 0:
+                losses = {k: float(v) for k, v in losses.items()}
                 bar.set_postfix({k: f"{v:.4f}" for k, v in losses.items()} | {"phase": ofa.current_phase.index})
                 if writer is not None:
                     for k, v in losses.items():

@@ -145,3 +145,23 @@ def test_ofa_label_loss_ignores_augmented_rows_and_distils_all():
     assert ofa.last_losses["label"] == pytest.approx(student_out.loss.item())
     full, _ = ofa(**batch, labels=torch.tensor([1, 1, 0, 0]))  # every row labelled: the model's own loss
     assert torch.allclose(full.loss, F.cross_entropy(full.logits, torch.tensor([1, 1, 0, 0])))
+
+
+@pytest.mark.parametrize("problem", ["single_label_classification", "regression", "multi_label_classification"])
+def test_ofa_label_loss_matches_the_models_own(problem):
+    """With every row labelled, OFA's label loss is the model's own loss; multi-label keeps the model's."""
+    model = tiny_model("bert", num_labels=1 if problem == "regression" else 3).train()
+    model.config.problem_type = problem
+    batch = {"input_ids": torch.randint(5, 99, (4, 9), generator=torch.Generator().manual_seed(0))}
+    labels = {"single_label_classification": torch.tensor([2, 0, 1, 1]),
+              "regression": torch.tensor([0.5, 2.0, 4.5, 1.0]),
+              "multi_label_classification": torch.tensor([[1.0, 0, 1], [0, 0, 1], [1, 1, 0], [0, 1, 0]])}[problem]
+    torch.manual_seed(1)
+    want = model(**batch, labels=labels).loss
+    ofa = OFA(bo.Convert(bo.supernet(expand_ratio=[0.5])).convert(model), RunConfig(n_epochs=[[1], [2]]))
+    torch.manual_seed(1)  # the same dropout masks
+    out = ofa(**batch, labels=labels)
+    assert torch.allclose(out.loss, want, rtol=1e-6, atol=0)
+    loss = ofa.calc_distill_loss()
+    assert set(ofa.last_loss_parts) == {"label"} and ofa.last_loss_parts["label"].requires_grad is False
+    assert ofa.last_losses == {"label": pytest.approx(loss.item())}

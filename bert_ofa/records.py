@@ -34,15 +34,29 @@ def environment() -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
-    env["git_commit"] = os.environ.get("BERT_OFA_GIT_COMMIT")  # set where the tree is a copy (a GPU machine)
-    if env["git_commit"] is None:
-        try:
-            root = Path(__file__).resolve().parent.parent
-            env["git_commit"] = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
-                                               text=True, check=True).stdout.strip()
-        except (OSError, subprocess.CalledProcessError):
-            pass
+    env.update(_GIT_AT_START)
     return env
+
+
+def _git_state(root: Path = Path(__file__).resolve().parent.parent) -> dict[str, Any]:
+    """The commit this process's code came from, and whether tracked files differed from it."""
+    commit = os.environ.get("BERT_OFA_GIT_COMMIT")  # set where the tree is a copy (a GPU machine)
+    if commit is not None:
+        return {"git_commit": commit}
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+
+    try:
+        return {"git_commit": git("rev-parse", "HEAD"),
+                "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+    except (OSError, subprocess.CalledProcessError):
+        return {"git_commit": None}
+
+
+# read once, when bert_ofa is imported: a run that takes hours records the code it loaded, not
+# whatever was committed by the time it finished
+_GIT_AT_START = _git_state()
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

@@ -9,7 +9,7 @@
 # MODEL_DIR: the pretrained MiniLM-L6 (float32 weights). GLUE_DIR must be set.
 # SWEEP=c6 runs MRPC with a teacher trained 6 epochs (3 seeds); SWEEP=x the next open question:
 # r4x (word-replaced copies, distilled) against the direct baseline on STS-B, its control r4x0 (as many
-# steps, copies unchanged), then r4x on MRPC (c6), 3 seeds each.
+# steps, copies unchanged), r4e2 (as many steps, every pass labelled), then r4x on MRPC (c6), 3 seeds each.
 # After each job the records are packed into $OUT/records.tgz when OUT is set (a device call's output).
 #
 # On this workplace's GPU machine (nothing can be downloaded there; a call carries at most 64 MiB):
@@ -59,6 +59,7 @@ if [[ "${SWEEP:-}" == x ]]; then  # SWEEP=x: r4x (word-replaced copies) vs direc
   teacher stsb
   seeds stsb r4x r4x
   seeds stsb r4x0 r4x0 --skip_direct  # judged against r4x's baselines: same teacher, seed and data
+  seeds stsb r4e2 r4e2 --skip_direct  # r4 twice as long, labels on every pass: r4x0's control
   teacher mrpc; teacher_c6
   seeds mrpc r4xc6 r4x --teacher outputs/teachers/mrpc-c6
   done_exit

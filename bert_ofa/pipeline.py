@@ -111,6 +111,14 @@ class OFAModelArguments:
         if self.importance_samples < 0 or self.search_holdout < 0:
             raise ValueError("importance_samples and search_holdout must be >= 0")
 
+    def distill_config(self, teacher: Any) -> DistillConfig:
+        """The distillation settings of these arguments, with ``teacher`` (a model or a path)."""
+        return DistillConfig(teacher_model=teacher, lambda_distill=self.lambda_distill,
+                             lambda_logit=self.lambda_logit, lambda_label=self.lambda_label,
+                             lambda_attention=self.lambda_attention, attention_loss=self.attention_loss,
+                             temperature=self.temperature, teacher_refresh=self.teacher_refresh,
+                             lambda_distill_stages=self.stage_weights)
+
 
 @dataclass
 class OFARunArguments:
@@ -219,12 +227,7 @@ def run_pipeline(model_args: OFAModelArguments, data_args: GlueDataArguments, ru
         # the teacher too (same function), so that attention maps are distilled head to head
         reorder_by_importance(student, compute_importance(student, batches), teacher=teacher)
     Convert(model_args.space).convert(student)
-    distill = DistillConfig(teacher_model=teacher, lambda_distill=model_args.lambda_distill,
-                            lambda_logit=model_args.lambda_logit, lambda_label=model_args.lambda_label,
-                            lambda_attention=model_args.lambda_attention,
-                            attention_loss=model_args.attention_loss, temperature=model_args.temperature,
-                            teacher_refresh=model_args.teacher_refresh,
-                            lambda_distill_stages=model_args.stage_weights)
+    distill = model_args.distill_config(teacher)
     ofa = OFA(student, run_args.run_config(), distill)
     state = train_ofa(ofa, augmented(train, teacher, tokenizer, model_args, run_args.seed), collator, train_args)
     save_supernet(student, out / "supernet", tokenizer, supernet_config=model_args.space)

@@ -125,6 +125,26 @@ def direct_baseline(teacher_path: str, data_args: GlueDataArguments, epochs: flo
     return results
 
 
+def resolve_recipe(name_or_json: str) -> tuple[dict, dict, dict, dict]:
+    """A preset name or JSON overrides -> (recipe, distill, data, space) settings; ValueError names bad input."""
+    if name_or_json in PRESETS:
+        override = PRESETS[name_or_json]
+    else:
+        try:
+            override = json.loads(name_or_json)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"--recipe {name_or_json!r} is neither JSON ({err}) nor a preset ({', '.join(PRESETS)})")
+    unknown = set(override) - set(RECIPE) - set(DISTILL) - set(DATA) - set(SPACE)
+    if unknown:
+        raise ValueError(f"--recipe keys {sorted(unknown)} unknown; choose from "
+                         f"{sorted(RECIPE) + sorted(DISTILL) + sorted(DATA) + sorted(SPACE)}")
+    recipe = {k: override.get(k, v) for k, v in RECIPE.items()}
+    distill = {k: override.get(k, v) for k, v in DISTILL.items()}
+    data = {k: override[k] for k in DATA if k in override}  # only what differs from the default
+    space = {k: override[k] for k in SPACE if k in override and override[k] != SPACE[k]}
+    return recipe, distill, data, space
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", required=True)
@@ -146,21 +166,10 @@ def main() -> None:
     task = get_task(args.task).hub_name
     teacher = args.teacher or os.path.join("outputs", "teachers", task)
     suffix = f"_s{args.seed}" if args.seed != 42 else ""
-    if args.recipe in PRESETS:
-        override = PRESETS[args.recipe]
-    else:
-        try:
-            override = json.loads(args.recipe)
-        except json.JSONDecodeError as err:
-            parser.error(f"--recipe {args.recipe!r} is neither JSON ({err}) nor a preset ({', '.join(PRESETS)})")
-    recipe = {k: override.get(k, v) for k, v in RECIPE.items()}
-    distill = {k: override.get(k, v) for k, v in DISTILL.items()}
-    data = {k: override[k] for k in DATA if k in override}  # only what differs from the default
-    space = {k: override[k] for k in SPACE if k in override and override[k] != SPACE[k]}
-    unknown = set(override) - set(RECIPE) - set(DISTILL) - set(DATA) - set(SPACE)
-    if unknown:
-        parser.error(f"--recipe keys {sorted(unknown)} unknown; choose from "
-                     f"{sorted(RECIPE) + sorted(DISTILL) + sorted(DATA) + sorted(SPACE)}")
+    try:
+        recipe, distill, data, space = resolve_recipe(args.recipe)
+    except ValueError as err:
+        parser.error(str(err))
     model_args = OFAModelArguments(model_name_or_path=teacher, teacher_model=teacher,
                                    **{k: v for k, v in distill.items() if v is not None},
                                    **{**SPACE, **space})

@@ -145,6 +145,17 @@ def resolve_recipe(name_or_json: str) -> tuple[dict, dict, dict, dict]:
     return recipe, distill, data, space
 
 
+def build_args(recipe_arg: str, teacher: str, task: str, max_seq_length: int, seed: int
+               ) -> tuple[OFAModelArguments, GlueDataArguments, OFARunArguments, dict]:
+    """The pipeline's arguments for ``--recipe`` (a preset or JSON), and the settings its record lists."""
+    recipe, distill, data, space = resolve_recipe(recipe_arg)
+    distill = {k: v for k, v in distill.items() if v is not None}
+    model_args = OFAModelArguments(model_name_or_path=teacher, teacher_model=teacher, **distill,
+                                   **{**SPACE, **space})
+    data_args = GlueDataArguments(task_name=task, max_seq_length=max_seq_length, **data)
+    return model_args, data_args, OFARunArguments(**recipe, seed=seed), {**recipe, **distill, **data, **space}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", required=True)
@@ -167,15 +178,11 @@ def main() -> None:
     teacher = args.teacher or os.path.join("outputs", "teachers", task)
     suffix = f"_s{args.seed}" if args.seed != 42 else ""
     try:
-        recipe, distill, data, space = resolve_recipe(args.recipe)
+        model_args, data_args, run_args, settings = build_args(args.recipe, teacher, task, args.max_seq_length,
+                                                               args.seed)
     except ValueError as err:
         parser.error(str(err))
-    model_args = OFAModelArguments(model_name_or_path=teacher, teacher_model=teacher,
-                                   **{k: v for k, v in distill.items() if v is not None},
-                                   **{**SPACE, **space})
-    data_args = GlueDataArguments(task_name=task, max_seq_length=args.max_seq_length, **data)
     if not args.skip_ofa:
-        run_args = OFARunArguments(**recipe, seed=args.seed)
         run_dir = os.path.join(args.output_root, task + (f"-{args.tag}" if args.tag else "") + suffix)
         train_args = OFATrainingArguments(output_dir=run_dir, logging_steps=10,
                                           save_steps=50, resume_from_checkpoint="latest" if args.resume else None,
@@ -183,8 +190,7 @@ def main() -> None:
         summary = run_pipeline(model_args, data_args, run_args, train_args)
         name, kind = (f"ablation_{task}_{args.tag}", "glue_ofa_ablation") if args.tag else (f"ofa_{task}", "glue_ofa")
         write_record(os.path.join(args.records, f"{name}{suffix}.json"), kind, summary, task=task,
-                     recipe={**recipe, **{k: v for k, v in distill.items() if v is not None}, **data, **space},
-                     tag=args.tag, seed=args.seed)
+                     recipe=settings, tag=args.tag, seed=args.seed)
     if not args.skip_direct:
         epochs = 3.0
         direct = direct_baseline(teacher, data_args, epochs, 5e-5, args.seed,
@@ -193,7 +199,8 @@ def main() -> None:
         write_record(os.path.join(args.records, f"direct_{task}{tag}{suffix}.json"), "glue_direct", direct,
                      task=task, seed=args.seed, tag=args.tag, teacher=teacher,
                      settings={"epochs": epochs, "learning_rate": 5e-5, "batch": 32, "loss": "label",
-                               "search_holdout": model_args.search_holdout, **data})
+                               "search_holdout": model_args.search_holdout,
+                               **{k: settings[k] for k in DATA if k in settings}})
 
 
 if __name__ == "__main__":

@@ -9,8 +9,6 @@ import pytest
 from tiny_models import tiny_model
 
 import bert_ofa as bo
-from bert_ofa.finetune import GlueDataArguments
-from bert_ofa.pipeline import OFAModelArguments, OFARunArguments
 
 spec = importlib.util.spec_from_file_location("run_ofa_glue", Path(__file__).parent.parent / "results" / "run_ofa_glue.py")
 run_ofa_glue = importlib.util.module_from_spec(spec)
@@ -19,19 +17,15 @@ spec.loader.exec_module(run_ofa_glue)
 
 @pytest.mark.parametrize("name", sorted(run_ofa_glue.PRESETS))
 def test_every_preset_builds_an_ofa_run(name):
-    recipe, distill, data, space = run_ofa_glue.resolve_recipe(name)
-    preset = run_ofa_glue.PRESETS[name]
-    settings = {**recipe, **distill, **data, **{**run_ofa_glue.SPACE, **space}}
-    assert all(settings[k] == v for k, v in preset.items())  # every key of the preset lands somewhere
+    """The arguments main() builds from each preset make a valid OFA run, and its record lists every key."""
+    model_args, data_args, run_args, settings = run_ofa_glue.build_args(name, "m", "stsb", 128, 43)
+    assert all(settings[k] == v for k, v in run_ofa_glue.PRESETS[name].items())
+    assert data_args.task_name == "stsb" and run_args.seed == 43
     teacher = tiny_model("bert", num_labels=1)
-    model_args = OFAModelArguments(model_name_or_path="m", teacher_model="m",
-                                   **{k: v for k, v in distill.items() if v is not None},
-                                   **{**run_ofa_glue.SPACE, **space})
-    GlueDataArguments(task_name="stsb", **data)
-    run = OFARunArguments(**recipe, seed=42).run_config()
     student = bo.Convert(model_args.space).convert(copy.deepcopy(teacher))
-    ofa = bo.OFA(student, run, model_args.distill_config(teacher))
-    assert ofa.num_epochs == json.loads(recipe["n_epochs"])[-1][-1]
+    ofa = bo.OFA(student, run_args.run_config(), model_args.distill_config(teacher))
+    assert ofa.num_epochs == json.loads(settings["n_epochs"])[-1][-1]
+    assert ofa.distill_config.lambda_distill == settings["lambda_distill"]
 
 
 def test_bad_recipes_name_the_problem():

@@ -10,6 +10,7 @@
 # SWEEP=c6 runs MRPC with a teacher trained 6 epochs (3 seeds); SWEEP=x the next open question:
 # r4x (word-replaced copies, distilled) against the direct baseline on STS-B, its control r4x0 (as many
 # steps, copies unchanged), r4e2 (as many steps, every pass labelled), then r4x on MRPC (c6), 3 seeds each.
+# SWEEP=m: MRPC from the c6 teacher with 4 word-replaced copies per row (r4x4), then r4e2; 3 seeds each.
 # After each job the records are packed into $OUT/records.tgz when OUT is set (a device call's output).
 #
 # On this workplace's GPU machine (nothing can be downloaded there; a call carries at most 64 MiB):
@@ -53,6 +54,12 @@ done_exit() { echo "== sweep done in $(($(date +%s) - START)) s"; exit 0; }
 if [[ "${SWEEP:-}" == c6 ]]; then  # SWEEP=c6: r4 from an MRPC teacher trained 3 epochs more, 3 seeds
   teacher mrpc; teacher_c6
   seeds mrpc r4c6 r4 --teacher outputs/teachers/mrpc-c6
+  done_exit
+fi
+if [[ "${SWEEP:-}" == m ]]; then  # SWEEP=m: MRPC's depth 0.5 from the c6 teacher: 4 augmented copies, then 2x steps
+  teacher mrpc; teacher_c6
+  seeds mrpc r4x4c6 r4x4 --teacher outputs/teachers/mrpc-c6
+  seeds mrpc r4e2c6 r4e2 --teacher outputs/teachers/mrpc-c6 --skip_direct  # judged against r4x4c6's baselines
   done_exit
 fi
 if [[ "${SWEEP:-}" == x ]]; then  # SWEEP=x: r4x (word-replaced copies) vs direct, STS-B first, 3 seeds each

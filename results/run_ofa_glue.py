@@ -72,6 +72,9 @@ PRESETS["r4x0"] = {**PRESETS["r4x"], "augment_word_prob": 0.0}
 # r4x0's control: as many steps, but every pass with its label (r4 with each phase twice as long). Tells
 # whether r4x0's gain on STS-B comes from the teacher-only passes or only from twice the steps
 PRESETS["r4e2"] = {**PRESETS["r4"], "n_epochs": "[[2, 4], [10]]"}
+# r4 with four word-replaced copies of each row per epoch (nearer TinyBERT's 20x augmentation): on STS-B one copy
+# bought nothing over as many plain steps (r4x0, r4e2); does MRPC's depth 0.5 need many new inputs? (5x the steps)
+PRESETS["r4x4"] = {**PRESETS["r4"], "distill_augment": 4}
 # r4 with logits distilled at temperature 2: the MRPC c6 teacher is near certain on most of its own training
 # rows, so at T=1 its soft targets say little more than the labels
 PRESETS["r4t"] = {**PRESETS["r4"], "temperature": 2.0}

@@ -20,6 +20,9 @@ def test_every_preset_builds_an_ofa_run(name):
     """The arguments main() builds from each preset make a valid OFA run, and its record lists every key."""
     model_args, data_args, run_args, settings = run_ofa_glue.build_args(name, "m", "stsb", 128, 43)
     assert all(settings[k] == v for k, v in run_ofa_glue.PRESETS[name].items())
+    for key, value in run_ofa_glue.PRESETS[name].items():  # each setting reaches the run, not only the record
+        holder = next(a for a in (model_args, data_args, run_args) if hasattr(a, key))
+        assert getattr(holder, key) == value, key
     assert data_args.task_name == "stsb" and run_args.seed == 43
     teacher = tiny_model("bert", num_labels=1)
     student = bo.Convert(model_args.space).convert(copy.deepcopy(teacher))

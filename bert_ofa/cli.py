@@ -13,9 +13,8 @@ from typing import Callable, Optional
 DEMO_ARGS = [  # MiniLM-L6 on MRPC, a few minutes on 2 CPU cores
     "--task_name", "mrpc", "--output_dir", "outputs/demo_mrpc", "--max_train_samples", "1000",
     "--max_seq_length", "64", "--teacher_epochs", "2",
-    # results/run_ofa_glue.py's recipe: width, then depth (two phases), hidden-state and label losses
-    "--elastic_order", '["width", "depth"]', "--n_epochs", "[[1], [2, 3]]", "--lambda_distill", "1.0",
-    "--lambda_label", "1.0", "--learning_rate", "5e-5", "--importance_samples", "128", "--disable_tqdm", "false",
+    # the default recipe (r4), shortened: one epoch of width, then two of depth
+    "--n_epochs", "[[1], [3]]", "--importance_samples", "128", "--disable_tqdm", "false",
     "--overwrite_output_dir", "true",  # the demo reruns from scratch
 ]
 
@@ -62,10 +61,25 @@ def _evaluate(args: EvaluateArguments) -> dict:
     return metrics
 
 
-def _parse(types: tuple, argv: list[str]):
+def _parse(types: tuple, argv: list[str], defaults: dict | None = None):
     from transformers import HfArgumentParser
 
-    return HfArgumentParser(types).parse_args_into_dataclasses(args=argv)
+    parser = HfArgumentParser(types)
+    if defaults:
+        parser.set_defaults(**defaults)
+    return parser.parse_args_into_dataclasses(args=argv)
+
+
+def _recipe_defaults(argv: list[str]) -> dict:
+    """``--recipe NAME`` (else the default recipe) as argument defaults, the name included for the record."""
+    import argparse
+
+    from .recipes import DEFAULT_RECIPE, recipe_settings
+
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--recipe", default=DEFAULT_RECIPE)
+    name = pre.parse_known_args(argv)[0].recipe
+    return {**recipe_settings(name), "recipe": name}
 
 
 def cmd_finetune(argv: list[str]) -> dict:
@@ -87,7 +101,7 @@ def cmd_train(argv: list[str], finetune_teacher: bool = False) -> dict:
     from .trainer import OFATrainingArguments
 
     model, data, run, train = _parse((OFAModelArguments, GlueDataArguments, OFARunArguments, OFATrainingArguments),
-                                     argv)
+                                     argv, _recipe_defaults(argv))
     model.finetune_teacher = model.finetune_teacher and finetune_teacher
     summary = run_pipeline(model, data, run, train)
     print(open(f"{train.output_dir}/results.md", encoding="utf-8").read())

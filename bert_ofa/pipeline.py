@@ -21,7 +21,7 @@ from glue_tasks.augment import SwappedPairs
 from glue_tasks.augment_words import DistillAugmented, WordNeighbours
 
 from .accuracy import save_heldout, split_heldout
-from .convert import Convert, largest_subnet, set_active_subnet, smallest_subnet, subnet_from_mults
+from .convert import Convert, get_search_space, largest_subnet, set_active_subnet, smallest_subnet, subnet_from_mults
 from .counting import count_flops, count_params
 from .distill import DistillConfig
 from .finetune import (MODEL_INPUTS, FinetuneArguments, GlueDataArguments, cap_samples, evaluate_loaders, finetune,
@@ -29,8 +29,9 @@ from .finetune import (MODEL_INPUTS, FinetuneArguments, GlueDataArguments, cap_s
 from .importance import compute_importance, reorder_by_importance
 from .ofa import OFA
 from .persist import save_supernet
+from .recipes import RECIPES, recipe_settings
 from .records import atomic_write_text, environment
-from .schedule import RunConfig
+from .schedule import ProgressiveSchedule, RunConfig
 from .space import SearchSpace, supernet
 from .subnet import SubnetConfig
 from .trainer import OFATrainingArguments, train_ofa
@@ -134,6 +135,15 @@ class OFARunArguments:
     uniform_prob: float = field(default=0.0, metadata={
         "help": "Chance that a random subnet has one width for all layers (heads and FFN together)"})
     seed: int = 42
+    recipe: Optional[str] = field(default=None, metadata={
+        "help": "A named recipe (bert_ofa/recipes.py: r4, r4e2, main, paddleslim, ...) whose settings become the "
+                "defaults of the other options; options given still win. Default r4; results/glue_ofa.md "
+                "measures them"})
+
+    def __post_init__(self):
+        # the command line applies the recipe's settings (bert_ofa.cli); here the name is checked and recorded
+        if self.recipe is not None:
+            recipe_settings(self.recipe)
 
     def run_config(self) -> RunConfig:
         return RunConfig(train_batch_size=self.train_batch_size, n_epochs=_json_list("n_epochs", self.n_epochs),
@@ -151,6 +161,25 @@ def is_finetuned_for(path: str, task_name: str) -> bool:
     task = get_task(task_name)
     archs = getattr(config, "architectures", None) or []
     return any(a.endswith("ForSequenceClassification") for a in archs) and config.num_labels == task.num_labels
+
+
+def check_schedule(model_args: OFAModelArguments, run_args: OFARunArguments) -> None:
+    """Fail before any fine-tuning when the stage settings do not fit the model's search space."""
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    config = AutoConfig.from_pretrained(model_args.teacher_model or model_args.model_name_or_path)
+    with torch.device("meta"):  # the shapes only: no weights are read or allocated
+        skeleton = AutoModelForSequenceClassification.from_config(config)
+    space = get_search_space(Convert(model_args.space).convert(skeleton))
+    try:
+        ProgressiveSchedule(run_args.run_config(), space)
+    except ValueError as err:
+        if not run_args.recipe:
+            raise
+        stages = {k: RECIPES[run_args.recipe].get(k) for k in ("elastic_order", "n_epochs", "dynamic_batch_size")}
+        raise ValueError(f"{err}. The recipe {run_args.recipe!r} sets {stages}: give --elastic_order, --n_epochs "
+                         "and --dynamic_batch_size together, or --recipe paddleslim for the default order "
+                         "(largest, width, depth, hidden)") from err
 
 
 def prepare_teacher(model_args: OFAModelArguments, data_args: GlueDataArguments, output_dir: str) -> str:
@@ -203,6 +232,7 @@ def run_pipeline(model_args: OFAModelArguments, data_args: GlueDataArguments, ru
     out = Path(train_args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     start = time.time()
+    check_schedule(model_args, run_args)
     teacher_path = prepare_teacher(model_args, data_args, str(out))
     tokenizer = AutoTokenizer.from_pretrained(teacher_path)
     teacher = AutoModelForSequenceClassification.from_pretrained(teacher_path).eval()

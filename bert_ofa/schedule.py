@@ -103,6 +103,12 @@ class ProgressiveSchedule:
             space = dataclasses.replace(space, depth=tuple(sorted(set(run_config.elastic_depth) | {space.num_layers})))
             self.space = space
         order = run_config.elastic_order or self.default_order(space)
+        # a dimension no stage opens would keep its smaller choices in the space, never trained
+        missing = [s for s in self.default_order(space)[1:] if s not in order]
+        if missing:
+            raise ValueError(f"RunConfig.elastic_order {order} never opens the search space's {missing} choices, so "
+                             f"those subnets would be untrained: add {missing} to elastic_order (and a stage to "
+                             "n_epochs), or drop those choices from the space")
         n_epochs = run_config.n_epochs or [[i + 1] for i in range(len(order))]
         if len(n_epochs) != len(order):
             raise ValueError(f"RunConfig.n_epochs has {len(n_epochs)} stages but elastic_order {order} has {len(order)}")

@@ -28,21 +28,21 @@ from bert_ofa.accuracy import split_heldout
 from bert_ofa.finetune import (MODEL_INPUTS, GlueDataArguments, cap_samples, evaluate_loaders, make_collator,
                                task_loss, training_rows)
 from bert_ofa.pipeline import OFAModelArguments, OFARunArguments, run_pipeline
+from bert_ofa.recipes import MAIN, PRESETS
 from bert_ofa.records import write_record
 from bert_ofa.trainer import OFATrainingArguments
 from glue_tasks import get_task, load_glue, tokenize_glue
 from glue_tasks.augment import SwappedPairs
 
-# The teacher is already fine-tuned, so no "largest" stage: width for 2 epochs (two phases),
-# then depth for 3 (DynaBERT gives each stage 3 epochs and weights hidden states 1.0); the
-# label loss too, since this teacher is no stronger than a directly fine-tuned half-width model.
-RECIPE = dict(n_epochs="[[1, 2], [3, 4, 5]]", learning_rate="5e-5", dynamic_batch_size="3",
-              elastic_order='["width", "depth"]', uniform_prob=0.0)
-DISTILL = dict(lambda_distill=1.0, lambda_logit=1.0, lambda_label=1.0, teacher_refresh="none",
+# The "main" recipe and its named variants live in the library (bert_ofa/recipes.py), so that
+# run_glue_ofa.py --recipe NAME runs what these records measured; RECIPE/DISTILL split main's settings.
+RECIPE = {k: MAIN[k] for k in ("n_epochs", "learning_rate", "dynamic_batch_size", "elastic_order", "uniform_prob")}
+DISTILL = dict({k: MAIN[k] for k in ("lambda_distill", "lambda_logit", "lambda_label", "teacher_refresh")},
                # None: the library's default, left out of the record
                lambda_distill_stages=None, lambda_attention=None, attention_loss=None,
                # word-replaced copies of the training rows, distilled only (OFA runs; the direct baseline has none)
                distill_augment=None, augment_word_prob=None, temperature=None)
+assert set(RECIPE) | {k for k in DISTILL if DISTILL[k] is not None} == set(MAIN)
 # Training data: the chance a pair is shown in the other sentence order (MRPC, STS-B; glue_tasks.augment),
 # and a cap on the training rows (the first ones; for a task too big for the machine, e.g. SST-2 on 2 cores).
 # It applies to the direct baseline too (run it with the same --tag), so both see the same inputs;
@@ -51,33 +51,6 @@ DATA = dict(swap_pairs=0.0, max_train_samples=None)
 # The search space (OFAModelArguments): DynaBERT's widths 0.25-1.0 and depths 0.5-1.0 by default. A record
 # lists these only when they differ. PaddleSlim's BERT demo (the seed's table) stops at width 0.5.
 SPACE = dict(expand_ratio="[0.25, 0.5, 0.75]", depth_mult="[0.5, 0.75]")
-# Named overrides of RECIPE/DISTILL/DATA/SPACE (--recipe NAME): the best recipe of the STS-B ablations
-# (results/glue_ofa.md) and its variants, so scripts and the README name them instead of repeating JSON.
-PRESETS = {"r4": {"uniform_prob": 0.5, "teacher_refresh": "stage", "n_epochs": "[[1, 2], [5]]",
-                  "dynamic_batch_size": "[3, 4]"}}
-PRESETS["r4s"] = {**PRESETS["r4"], "swap_pairs": 0.5}  # r4 on pairs shown in either order
-# r4 without the width-0.25 subnets: on MRPC the smallest (trained every step) predicts the majority class
-PRESETS["r4w"] = {**PRESETS["r4"], "expand_ratio": "[0.5, 0.75]"}
-# r4 with the hidden-state weight of PaddleSlim's BERT demo and DynaBERT's width stage (0.1, not 1.0)
-PRESETS["r4h"] = {**PRESETS["r4"], "lambda_distill": 0.1}
-PRESETS["r4h3"] = {**PRESETS["r4"], "lambda_distill": 3.0}  # the other way: more weight on hidden states
-# + attention maps by KL per query row (MiniLM's transfer); eager attention
-PRESETS["r4a"] = {**PRESETS["r4"], "lambda_attention": 1.0, "attention_loss": "kl"}
-# r4 with DynaBERT's per-stage hidden-state weights: 0.1 in the width stage, 1.0 (lambda_distill) in depth
-PRESETS["r4d"] = {**PRESETS["r4"], "lambda_distill_stages": '{"width": 0.1}'}
-# r4 on the training rows plus one word-replaced copy of each per epoch, distilled only (TinyBERT's augmentation)
-PRESETS["r4x"] = {**PRESETS["r4"], "distill_augment": 1}
-# r4x's control: the same doubled steps and teacher-only rows, but the copies unchanged (no new inputs)
-PRESETS["r4x0"] = {**PRESETS["r4x"], "augment_word_prob": 0.0}
-# r4x0's control: as many steps, but every pass with its label (r4 with each phase twice as long). Tells
-# whether r4x0's gain on STS-B comes from the teacher-only passes or only from twice the steps
-PRESETS["r4e2"] = {**PRESETS["r4"], "n_epochs": "[[2, 4], [10]]"}
-# r4 with four word-replaced copies of each row per epoch (nearer TinyBERT's 20x augmentation): on STS-B one copy
-# bought nothing over as many plain steps (r4x0, r4e2); does MRPC's depth 0.5 need many new inputs? (5x the steps)
-PRESETS["r4x4"] = {**PRESETS["r4"], "distill_augment": 4}
-# r4 with logits distilled at temperature 2: the MRPC c6 teacher is near certain on most of its own training
-# rows, so at T=1 its soft targets say little more than the labels
-PRESETS["r4t"] = {**PRESETS["r4"], "temperature": 2.0}
 SHAPES = {"width 0.5 x depth 1.0": (0.5, 1.0), "width 1.0 x depth 0.5": (1.0, 0.5)}
 
 

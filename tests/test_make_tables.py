@@ -150,12 +150,15 @@ def test_main_table_takes_the_baseline_of_the_main_runs_seed(tmp_path, monkeypat
             "seed": seed, "settings": {"epochs": 3.0}, "results": {"width 0.5 x depth 1.0": {"metrics": {
                 "eval_pearson": dw}}, "width 1.0 x depth 0.5": {"metrics": {"eval_pearson": 0.7}}}})
     text = make_tables.glue_ofa()
-    target = next(line for line in text.splitlines() if line.startswith("| STS-B | +1.0"))
-    assert target.split(" | ")[2] == "+2.0"  # 0.80 against seed 42's 0.78, not seed 43's 0.83
+    target = next(line for line in text.splitlines() if line.startswith("| STS-B | main | +1.0"))
+    assert target.split(" | ")[3] == "+2.0"  # 0.80 against seed 42's 0.78, not seed 43's 0.83
     assert "| width 0.5 x depth 1.0 | 1.00M | 1.00 | 0.8000/nan | 0.7800/nan |" in text  # no spearmanr given
     assert "| direct fine-tune per shape, seed 43 | - | - | 0.8300 |" not in text  # no ablations, no such table
     _write(tmp_path, "ablation_stsb_r4.json", {"tag": "r4", "seed": 42, "recipe": {}, "results": {
         "teacher_metrics": {"eval_pearson": 0.85}, "subnets": _subnets(0.86, 0.81, 0.71), "runtime_s": 60}})
-    rows = [line for line in make_tables.glue_ofa().splitlines() if line.startswith("| direct fine-tune")]
+    text = make_tables.glue_ofa()
+    # the default recipe's run joins the targets, against the baseline of its teacher and seed
+    assert "| STS-B | r4 (the default) | +1.0 | +3.0 | +1.0 | - | 3 |" in text
+    rows = [line for line in text.splitlines() if line.startswith("| direct fine-tune")]
     assert [r.split(" | ")[0] for r in rows] == ["| direct fine-tune per shape", "| direct fine-tune per shape, seed 43"]
     assert rows[0].split(" | ")[3] == "0.7800" and rows[1].split(" | ")[3] == "0.8300"

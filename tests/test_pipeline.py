@@ -30,6 +30,7 @@ def test_run_glue_ofa_end_to_end(tiny_encoder_dir, glue_dir, tmp_path):
     out = tmp_path / "run"
     run_glue_ofa(["--task_name", "mrpc", "--model_name_or_path", str(tiny_encoder_dir), "--glue_dir", str(glue_dir),
                   "--output_dir", str(out), "--train_batch_size", "1", "--teacher_epochs", "1",
+                  "--recipe", "paddleslim",  # the argument defaults: largest, width, depth stages
                   "--expand_ratio", "[0.5]", "--depth_mult", "[0.5]", "--n_epochs", "[[1], [2], [3]]",
                   "--learning_rate", "[1e-3, 1e-3, 5e-4]", "--importance_samples", "8", "--max_seq_length", "32",
                   "--lambda_distill_stages", '{"depth": 1.0}', "--distill_augment", "1", "--disable_tqdm", "true"])
@@ -38,6 +39,7 @@ def test_run_glue_ofa_end_to_end(tiny_encoder_dir, glue_dir, tmp_path):
     names = [r["name"] for r in summary["subnets"]]
     assert names[:2] == ["largest", "smallest"] and "width 0.5 x depth 0.5" in names
     assert summary["train_state"]["epoch"] == 3
+    assert summary["args"]["run"]["recipe"] == "paddleslim" and summary["args"]["model"]["lambda_distill"] == 0.1
     # --distill_augment 1: each epoch shows every training row and one word-replaced copy of it
     # (batch size 1, so the count tells the doubled epoch apart even with this data's one training row)
     assert summary["train_state"]["global_step"] == 3 * 2 * summary["train_examples"]

@@ -38,3 +38,73 @@ def test_bad_recipes_name_the_problem():
         run_ofa_glue.resolve_recipe('{"lambda_distil": 1.0}')
     recipe, distill, _, _ = run_ofa_glue.resolve_recipe('{"lambda_distill": 2.0}')
     assert distill["lambda_distill"] == 2.0 and recipe == run_ofa_glue.RECIPE
+
+
+# --- the library's recipes on the command line (run_glue_ofa.py / bert-ofa train --recipe NAME) ---
+
+from bert_ofa.cli import _parse, _recipe_defaults  # noqa: E402
+from bert_ofa.finetune import GlueDataArguments  # noqa: E402
+from bert_ofa.pipeline import OFAModelArguments, OFARunArguments, check_schedule  # noqa: E402
+from bert_ofa.recipes import DEFAULT_RECIPE, MAIN, RECIPES  # noqa: E402
+from bert_ofa.trainer import OFATrainingArguments  # noqa: E402
+
+TYPES = (OFAModelArguments, GlueDataArguments, OFARunArguments, OFATrainingArguments)
+BASE_ARGV = ["--task_name", "mrpc", "--model_name_or_path", "m", "--output_dir", "x"]
+
+
+def cli_args(*extra):
+    argv = [*BASE_ARGV, *extra]
+    return _parse(TYPES, argv, _recipe_defaults(argv))
+
+
+def test_script_presets_are_the_library_recipes():
+    """results/run_ofa_glue.py measures exactly what --recipe NAME runs."""
+    assert run_ofa_glue.PRESETS is bo.recipes.PRESETS
+    recipe, distill, _, _ = run_ofa_glue.resolve_recipe("{}")
+    assert {**recipe, **{k: v for k, v in distill.items() if v is not None}} == MAIN == RECIPES["main"]
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_every_recipe_reaches_the_run_from_the_command_line(name):
+    model, data, run, train = cli_args("--recipe", name)
+    assert run.recipe == name
+    for key, value in RECIPES[name].items():
+        holder = next(a for a in (model, data, run) if hasattr(a, key))
+        assert getattr(holder, key) == value, key
+    teacher = tiny_model("bert", num_labels=2)
+    student = bo.Convert(model.space).convert(copy.deepcopy(teacher))
+    ofa = bo.OFA(student, run.run_config(), model.distill_config(teacher))
+    assert ofa.distill_config.lambda_label == model.lambda_label
+
+
+def test_default_recipe_and_given_options_win():
+    model, _, run, _ = cli_args()
+    assert run.recipe == DEFAULT_RECIPE == "r4"
+    assert run.n_epochs == "[[1, 2], [5]]" and model.teacher_refresh == "stage" and model.lambda_label == 1.0
+    model, _, run, _ = cli_args("--recipe=r4e2", "--n_epochs", "[[1], [3]]", "--lambda_label", "0.5")
+    assert (run.recipe, run.n_epochs, run.dynamic_batch_size, model.lambda_label) == ("r4e2", "[[1], [3]]", "[3, 4]", 0.5)
+    model, _, run, _ = cli_args("--recipe", "paddleslim")  # the argument classes' own defaults
+    defaults = OFARunArguments()
+    assert (run.n_epochs, run.learning_rate, run.elastic_order) == (defaults.n_epochs, defaults.learning_rate, None)
+    assert model.lambda_distill == OFAModelArguments(model_name_or_path="m").lambda_distill
+
+
+def test_unknown_recipe_names_the_choices():
+    with pytest.raises(ValueError, match=r"'r99' is not a recipe; choose from paddleslim, main, r4"):
+        cli_args("--recipe", "r99")
+    with pytest.raises(ValueError, match="not a recipe"):
+        OFARunArguments(recipe="r99")
+
+
+def test_recipe_that_misses_a_dimension_fails_before_training(tmp_path):
+    """r4 opens width then depth; a space with smaller hidden sizes needs a stage for them too."""
+    teacher = tiny_model("bert", num_labels=2)
+    teacher.save_pretrained(tmp_path / "t")
+    model, _, run, _ = cli_args("--recipe", "r4", "--hidden_size", "[16]", "--teacher_model", str(tmp_path / "t"))
+    with pytest.raises(ValueError, match=r"never opens the search space's \['hidden'\].*recipe 'r4' sets"):
+        check_schedule(model, run)
+    model, _, run, _ = cli_args("--recipe", "r4", "--teacher_model", str(tmp_path / "t"))
+    check_schedule(model, run)  # fits
+    model, _, run, _ = cli_args("--recipe", "r4", "--n_epochs", "[[1], [2], [3]]", "--teacher_model", str(tmp_path / "t"))
+    with pytest.raises(ValueError, match="n_epochs has 3 stages but elastic_order"):
+        check_schedule(model, run)

@@ -21,6 +21,7 @@ from .counting import active_subnet, count_flops, count_params
 from .export import export_subnet
 from .extract import extract_subnet
 from .hub import push_to_hub
+from .recipes import DEFAULT_RECIPE, RECIPES, recipe_configs
 from .persist import ExportArguments, load_supernet, run_export, save_supernet
 from .space import SearchSpace, SupernetConfig, depth_layers, supernet
 from .subnet import SubnetConfig, SubnetError
@@ -37,4 +38,5 @@ __all__ = [
     "OFA", "RunConfig", "DistillConfig", "ProgressiveSchedule", "OFATrainingArguments", "train_ofa",
     "export_subnet", "push_to_hub", "ExportArguments", "run_export", "save_supernet", "load_supernet",
     "Importance", "compute_importance", "permute_model", "reorder_by_importance",
+    "RECIPES", "DEFAULT_RECIPE", "recipe_configs",
 ]

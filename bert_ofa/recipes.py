@@ -63,3 +63,28 @@ def recipe_settings(name: str) -> dict[str, Any]:
         raise ValueError(f"--recipe {name!r} is not a recipe; choose from {', '.join(RECIPES)} "
                          f"(default {DEFAULT_RECIPE}; results/glue_ofa.md compares them)")
     return dict(RECIPES[name])
+
+
+# settings of the training data, not of the supernet, schedule or distillation
+DATA_KEYS = ("swap_pairs", "max_train_samples", "distill_augment", "augment_word_prob")
+
+
+def recipe_configs(name: str, teacher: Any) -> tuple[Any, Any, Any]:
+    """Recipe ``name`` for the Python API: ``(supernet config, RunConfig, DistillConfig)`` with ``teacher``.
+
+    ``OFA(Convert(space).convert(model), run_config, distill_config)`` then trains as the command line
+    does. Recipes that change the training data (``DATA_KEYS``) raise: those live in the data pipeline.
+    """
+    from .pipeline import OFAModelArguments, OFARunArguments  # here: the pipeline imports this module
+
+    settings = recipe_settings(name)
+    data = sorted(k for k in settings if k in DATA_KEYS)
+    if data:
+        raise ValueError(f"recipe {name!r} sets training-data options {data}: run it with run_glue_ofa.py, or "
+                         "build the data yourself (glue_tasks.augment.SwappedPairs, glue_tasks.augment_words."
+                         "DistillAugmented) with the recipe it extends")
+    run_fields = set(OFARunArguments.__dataclass_fields__)
+    model_args = OFAModelArguments(model_name_or_path="-", **{k: v for k, v in settings.items()
+                                                              if k not in run_fields})
+    run_args = OFARunArguments(recipe=name, **{k: v for k, v in settings.items() if k in run_fields})
+    return model_args.space, run_args.run_config(), model_args.distill_config(teacher)

@@ -108,3 +108,21 @@ def test_recipe_that_misses_a_dimension_fails_before_training(tmp_path):
     model, _, run, _ = cli_args("--recipe", "r4", "--n_epochs", "[[1], [2], [3]]", "--teacher_model", str(tmp_path / "t"))
     with pytest.raises(ValueError, match="n_epochs has 3 stages but elastic_order"):
         check_schedule(model, run)
+
+
+@pytest.mark.parametrize("name", ["r4", "r4e2", "r4w", "r4a", "paddleslim"])
+def test_recipe_configs_for_the_python_api_match_the_command_line(name):
+    teacher = tiny_model("bert", num_labels=2)
+    space, run_config, distill_config = bo.recipe_configs(name, teacher)
+    model, _, run, _ = cli_args("--recipe", name)
+    assert space == model.space and run_config == run.run_config()
+    assert distill_config.lambda_distill == model.lambda_distill and distill_config.lambda_label == model.lambda_label
+    assert distill_config.teacher_refresh == model.teacher_refresh and distill_config.teacher_model is teacher
+    ofa = bo.OFA(bo.Convert(space).convert(copy.deepcopy(teacher)), run_config, distill_config)
+    assert ofa.schedule.order == (json.loads(RECIPES[name]["elastic_order"]) if "elastic_order" in RECIPES[name]
+                                  else ["largest", "width", "depth"])
+
+
+def test_recipe_configs_refuses_data_recipes():
+    with pytest.raises(ValueError, match=r"recipe 'r4x' sets training-data options \['distill_augment'\]"):
+        bo.recipe_configs("r4x", tiny_model("bert", num_labels=2))

@@ -46,6 +46,9 @@ PRESETS["r4x4"] = {**PRESETS["r4"], "distill_augment": 4}
 # r4 with logits distilled at temperature 2: the MRPC c6 teacher is near certain on most of its own training
 # rows, so at T=1 its soft targets say little more than the labels
 PRESETS["r4t"] = {**PRESETS["r4"], "temperature": 2.0}
+# r4 with the width stage at PaddleSlim's learning rate (2e-5; depth keeps 5e-5): on MRPC, twice the steps (r4e2)
+# cost the wide subnets 1 to 1.5 points, so do the width phases move the converged teacher's weights too far?
+PRESETS["r4l"] = {**PRESETS["r4"], "learning_rate": "[2e-5, 2e-5, 5e-5]"}
 
 # "paddleslim": the argument classes' own defaults (PaddleSlim's BERT demo losses and learning rate: hidden
 # states at 0.1, logits, no label loss, lr 2e-5; one epoch each for largest, width, depth), for comparison.

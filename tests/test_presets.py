@@ -126,3 +126,18 @@ def test_recipe_configs_for_the_python_api_match_the_command_line(name):
 def test_recipe_configs_refuses_data_recipes():
     with pytest.raises(ValueError, match=r"recipe 'r4x' sets training-data options \['distill_augment'\]"):
         bo.recipe_configs("r4x", tiny_model("bert", num_labels=2))
+
+
+def test_demo_arguments_make_a_valid_run_of_the_default_recipe(tmp_path):
+    """`make demo`'s options on top of the default recipe: a schedule that fits, three epochs in all."""
+    from bert_ofa.cli import DEMO_ARGS
+
+    teacher = tiny_model("bert", num_labels=2)
+    teacher.save_pretrained(tmp_path / "t")
+    argv = [*DEMO_ARGS, "--model_name_or_path", str(tmp_path / "t")]
+    model, data, run, train = _parse(TYPES, argv, _recipe_defaults(argv))
+    assert run.recipe == DEFAULT_RECIPE and data.task_name == "mrpc" and data.max_train_samples == 1000
+    check_schedule(model, run)
+    ofa = bo.OFA(bo.Convert(model.space).convert(copy.deepcopy(teacher)), run.run_config(),
+                 model.distill_config(teacher))
+    assert ofa.num_epochs == 3 and ofa.schedule.order == ["width", "depth"]

@@ -266,7 +266,7 @@ def _direct_for(run: dict, directs: list[dict]) -> dict | None:
     same = [d for d in directs if d["task"] == run["task"] and d.get("seed", 42) == seed]
     own = [d for d in same if run.get("tag") and d.get("tag") == run["tag"]]
     data = {k: run.get("recipe", {}).get(k, v) for k, v in DATA_DEFAULTS.items()}
-    alike = [d for d in same if _teacher_of(d) == _teacher_of(run)
+    alike = [d for d in same if _teacher_of(d) == _teacher_of(run) and d.get("settings", {}).get("loss", "label") == "label"
              and all(d.get("settings", {}).get(k, v) == data[k] for k, v in DATA_DEFAULTS.items())]
     alike.sort(key=lambda d: d.get("tag") is not None)  # the untagged baseline first
     found = own or alike

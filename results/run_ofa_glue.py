@@ -14,6 +14,7 @@ results/make_tables.py renders both.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import logging
 import os
@@ -25,6 +26,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_
 
 import bert_ofa as bo
 from bert_ofa.accuracy import split_heldout
+from bert_ofa.distill import logit_loss
 from bert_ofa.finetune import (MODEL_INPUTS, GlueDataArguments, cap_samples, evaluate_loaders, make_collator,
                                task_loss, training_rows)
 from bert_ofa.pipeline import OFAModelArguments, OFARunArguments, run_pipeline
@@ -55,8 +57,9 @@ SHAPES = {"width 0.5 x depth 1.0": (0.5, 1.0), "width 1.0 x depth 0.5": (1.0, 0.
 
 
 def direct_baseline(teacher_path: str, data_args: GlueDataArguments, epochs: float, lr: float, seed: int,
-                    importance_samples: int, search_holdout: int = 0) -> dict:
-    """Cut each shape from the importance-reordered teacher and fine-tune it with the label loss."""
+                    importance_samples: int, search_holdout: int = 0, kd: bool = False) -> dict:
+    """Cut each shape from the importance-reordered teacher and fine-tune it with the label loss (``kd``: plus
+    the teacher's logits, as OFA's logit loss at temperature 1: can distillation lift one shape at all?)."""
     task = get_task(data_args.task_name)
     tokenizer = AutoTokenizer.from_pretrained(teacher_path)
     raw = cap_samples(load_glue(task, data_args.glue_dir, splits=[task.train_split, *task.eval_splits]), task,
@@ -74,6 +77,7 @@ def direct_baseline(teacher_path: str, data_args: GlueDataArguments, epochs: flo
     idx = torch.randperm(len(rows), generator=g)[:importance_samples].tolist()
     bo.reorder_by_importance(teacher, bo.compute_importance(
         teacher, [collator([rows[i] for i in idx[j:j + 32]]) for j in range(0, len(idx), 32)]))
+    full = copy.deepcopy(teacher).to("cuda" if torch.cuda.is_available() else "cpu").eval() if kd else None
     bo.Convert(bo.supernet(expand_ratio=[0.5], depth_mult=[0.5])).convert(teacher)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     results = {}
@@ -91,8 +95,14 @@ def direct_baseline(teacher_path: str, data_args: GlueDataArguments, epochs: flo
                 train.set_epoch(epoch)
             for batch in loader:
                 batch = {k: v.to(device) for k, v in batch.items()}
-                logits = model(**{k: batch[k] for k in MODEL_INPUTS if k in batch}).logits
-                task_loss(task, logits, batch["labels"]).backward()
+                inputs = {k: batch[k] for k in MODEL_INPUTS if k in batch}
+                logits = model(**inputs).logits
+                loss = task_loss(task, logits, batch["labels"])
+                if full is not None:
+                    with torch.no_grad():
+                        target = full(**inputs).logits
+                    loss = loss + logit_loss(logits, target, 1.0, task.is_regression)
+                loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                 opt.step(), sched.step(), opt.zero_grad()
         results[name] = {"subnet": sub.to_dict(), "params": bo.count_params(teacher, sub),
@@ -147,6 +157,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42, help="OFA and direct runs; records of another seed than 42 "
                         "get a _s<seed> suffix")
     parser.add_argument("--resume", action="store_true", help="continue the OFA run from its latest checkpoint")
+    parser.add_argument("--direct_loss", choices=["label", "label+kd"], default="label",
+                        help="the direct baseline's loss; label+kd adds the teacher's logits (run it with a --tag: "
+                        "runs without their own baseline are judged against label-only ones)")
     parser.add_argument("--records", default="results/records")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -169,12 +182,12 @@ def main() -> None:
                      recipe=settings, tag=args.tag, seed=args.seed)
     if not args.skip_direct:
         epochs = 3.0
-        direct = direct_baseline(teacher, data_args, epochs, 5e-5, args.seed,
-                                 model_args.importance_samples, model_args.search_holdout)
+        direct = direct_baseline(teacher, data_args, epochs, 5e-5, args.seed, model_args.importance_samples,
+                                 model_args.search_holdout, kd=args.direct_loss == "label+kd")
         tag = f"_{args.tag}" if args.tag else ""  # a tagged baseline: another teacher or other data
         write_record(os.path.join(args.records, f"direct_{task}{tag}{suffix}.json"), "glue_direct", direct,
                      task=task, seed=args.seed, tag=args.tag, teacher=teacher,
-                     settings={"epochs": epochs, "learning_rate": 5e-5, "batch": 32, "loss": "label",
+                     settings={"epochs": epochs, "learning_rate": 5e-5, "batch": 32, "loss": args.direct_loss,
                                "search_holdout": model_args.search_holdout,
                                **{k: settings[k] for k in DATA if k in settings}})
 

@@ -105,6 +105,10 @@ def test_a_run_without_its_own_baseline_takes_the_one_of_its_teacher_seed_and_da
     assert make_tables._direct_for(swapped, directs)["tag"] == "r4sc6"
     default = {**runs[0], "results": {**runs[0]["results"], "teacher": None}}
     assert make_tables._direct_for(default, directs)["tag"] is None  # the task's default teacher
+    # a baseline with the teacher's logits (--direct_loss label+kd, tag "kdc6", sorting first) judges only its own run
+    kd = {**directs[-1], "tag": "kdc6", "settings": {"loss": "label+kd"}}
+    assert make_tables._direct_for(runs[0], [kd, *directs])["tag"] == "r4c6"
+    assert make_tables._direct_for({**runs[0], "tag": "kdc6"}, [kd, *directs]) is kd
 
 
 def test_a_run_on_fewer_training_rows_takes_the_baseline_trained_on_the_same_rows(tmp_path):

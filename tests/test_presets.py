@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from tiny_models import tiny_model
 
 import bert_ofa as bo
@@ -141,3 +142,24 @@ def test_demo_arguments_make_a_valid_run_of_the_default_recipe(tmp_path):
     ofa = bo.OFA(bo.Convert(model.space).convert(copy.deepcopy(teacher)), run.run_config(),
                  model.distill_config(teacher))
     assert ofa.num_epochs == 3 and ofa.schedule.order == ["width", "depth"]
+
+
+@pytest.mark.parametrize("kd", [False, True])
+def test_direct_baseline_adds_the_teachers_logits_only_when_asked(kd, tiny_bert_dir, glue_dir, monkeypatch):
+    from transformers import AutoModelForSequenceClassification
+
+    calls = []
+
+    def spy(student, teacher, temperature, regression):
+        calls.append(teacher.detach().clone())
+        return bo.distill.logit_loss(student, teacher, temperature, regression)
+
+    monkeypatch.setattr(run_ofa_glue, "logit_loss", spy)
+    data_args = GlueDataArguments(task_name="mrpc", glue_dir=str(glue_dir), max_seq_length=32)
+    results = run_ofa_glue.direct_baseline(str(tiny_bert_dir), data_args, 1.0, 1e-3, 0, 4, kd=kd)
+    assert set(results) == set(run_ofa_glue.SHAPES)
+    assert all("eval_f1" in r["metrics"] for r in results.values())
+    assert len(calls) == (len(run_ofa_glue.SHAPES) if kd else 0)  # one batch per shape on this data
+    if kd:  # the full teacher, the same for every shape (same seeded batch), untouched by their training
+        teacher = AutoModelForSequenceClassification.from_pretrained(tiny_bert_dir).eval()
+        assert calls[0].shape[-1] == teacher.config.num_labels and torch.equal(calls[0], calls[1])

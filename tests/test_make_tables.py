@@ -166,3 +166,17 @@ def test_main_table_takes_the_baseline_of_the_main_runs_seed(tmp_path, monkeypat
     rows = [line for line in text.splitlines() if line.startswith("| direct fine-tune")]
     assert [r.split(" | ")[0] for r in rows] == ["| direct fine-tune per shape", "| direct fine-tune per shape, seed 43"]
     assert rows[0].split(" | ")[3] == "0.7800" and rows[1].split(" | ")[3] == "0.8300"
+
+
+def test_ablation_table_names_a_baseline_trained_with_the_teachers_logits(tmp_path, monkeypatch):
+    monkeypatch.setattr(make_tables, "RECORDS", tmp_path)
+    _write(tmp_path, "ofa_stsb.json", {"seed": 42, "recipe": {}, "results": {
+        "teacher_metrics": {"eval_pearson": 0.85}, "subnets": [{**s, "params": 1e6, "flops": 1e9} for s in
+                                                               _subnets(0.86, 0.80, 0.70)], "runtime_s": 60}})
+    _write(tmp_path, "ablation_stsb_r4.json", {"tag": "r4", "seed": 42, "recipe": {}, "results": {
+        "teacher_metrics": {"eval_pearson": 0.85}, "subnets": _subnets(0.86, 0.81, 0.71), "runtime_s": 60}})
+    _write(tmp_path, "direct_stsb_kdc6.json", {"seed": 42, "tag": "kdc6", "teacher": "t-c6",
+                                                "settings": {"loss": "label+kd"}, "results": {
+        "width 0.5 x depth 1.0": {"metrics": {"eval_pearson": 0.79}}}})
+    text = make_tables.glue_ofa()
+    assert "| direct fine-tune per shape, as kdc6, loss label+kd, teacher t-c6 | - | - | 0.7900 | - |" in text

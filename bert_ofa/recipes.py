@@ -55,7 +55,7 @@ PRESETS["r4l"] = {**PRESETS["r4"], "learning_rate": "[2e-5, 2e-5, 5e-5]"}
 RECIPES: dict[str, dict[str, Any]] = {"paddleslim": {}, "main": MAIN,
                                       **{name: {**MAIN, **o} for name, o in PRESETS.items()}}
 # r4, at main's cost: on STS-B better than main on all five measured shapes (depth 0.5 +4.5 points); on MRPC
-# depth 0.5 +2.2 and width 0.5 x depth 0.5 +0.5, the other three within a point (largest -1.0, in the noise
+# depth 0.5 +2.2 and width 0.5 x depth 0.5 +0.5; largest -1.0, width 0.5 -0.2, smallest -0.4 (in the noise
 # of 408 dev rows). The shapes that need the help most gain; results/glue_ofa.md.
 DEFAULT_RECIPE = "r4"
 

@@ -29,12 +29,14 @@ from bert_ofa.accuracy import split_heldout
 from bert_ofa.distill import logit_loss
 from bert_ofa.finetune import (MODEL_INPUTS, GlueDataArguments, cap_samples, evaluate_loaders, make_collator,
                                task_loss, training_rows)
+from bert_ofa.ofa import masked_label_loss
 from bert_ofa.pipeline import OFAModelArguments, OFARunArguments, run_pipeline
 from bert_ofa.recipes import MAIN, PRESETS
 from bert_ofa.records import write_record
 from bert_ofa.trainer import OFATrainingArguments
 from glue_tasks import get_task, load_glue, tokenize_glue
 from glue_tasks.augment import SwappedPairs
+from glue_tasks.augment_words import DistillAugmented, WordNeighbours
 
 # The "main" recipe and its named variants live in the library (bert_ofa/recipes.py), so that
 # run_glue_ofa.py --recipe NAME runs what these records measured; RECIPE/DISTILL split main's settings.
@@ -57,9 +59,13 @@ SHAPES = {"width 0.5 x depth 1.0": (0.5, 1.0), "width 1.0 x depth 0.5": (1.0, 0.
 
 
 def direct_baseline(teacher_path: str, data_args: GlueDataArguments, epochs: float, lr: float, seed: int,
-                    importance_samples: int, search_holdout: int = 0, kd: bool = False) -> dict:
+                    importance_samples: int, search_holdout: int = 0, kd: bool = False, augment: int = 0) -> dict:
     """Cut each shape from the importance-reordered teacher and fine-tune it with the label loss (``kd``: plus
-    the teacher's logits, as OFA's logit loss at temperature 1: can distillation lift one shape at all?)."""
+    the teacher's logits, as OFA's logit loss at temperature 1: can distillation lift one shape at all?
+    ``augment``: with ``kd``, that many word-replaced copies of each row per epoch, learnt from the teacher
+    only, as OFA's ``distill_augment``: do inputs without labels give the teacher something to teach?)."""
+    if augment and not kd:
+        raise ValueError("augmented rows have no label: the direct baseline needs kd to learn from them")
     task = get_task(data_args.task_name)
     tokenizer = AutoTokenizer.from_pretrained(teacher_path)
     raw = cap_samples(load_glue(task, data_args.glue_dir, splits=[task.train_split, *task.eval_splits]), task,
@@ -78,6 +84,8 @@ def direct_baseline(teacher_path: str, data_args: GlueDataArguments, epochs: flo
     bo.reorder_by_importance(teacher, bo.compute_importance(
         teacher, [collator([rows[i] for i in idx[j:j + 32]]) for j in range(0, len(idx), 32)]))
     full = copy.deepcopy(teacher).to("cuda" if torch.cuda.is_available() else "cpu").eval() if kd else None
+    if augment:  # the pipeline's augmentation (bert_ofa.pipeline.augmented), its default word settings
+        train = DistillAugmented(train, WordNeighbours.from_model(teacher, tokenizer, rows), augment, 0.3, seed)
     bo.Convert(bo.supernet(expand_ratio=[0.5], depth_mult=[0.5])).convert(teacher)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     results = {}
@@ -91,13 +99,15 @@ def direct_baseline(teacher_path: str, data_args: GlueDataArguments, epochs: flo
         sched = get_linear_schedule_with_warmup(opt, 0, total)
         start = time.time()
         for epoch in range(int(epochs)):
-            if isinstance(train, SwappedPairs):
+            if hasattr(train, "set_epoch"):  # SwappedPairs, DistillAugmented: new swaps and copies each epoch
                 train.set_epoch(epoch)
             for batch in loader:
                 batch = {k: v.to(device) for k, v in batch.items()}
                 inputs = {k: batch[k] for k in MODEL_INPUTS if k in batch}
                 logits = model(**inputs).logits
-                loss = task_loss(task, logits, batch["labels"])
+                # the copies have no label; without them, the recorded baselines' own loss
+                loss = (masked_label_loss(logits, batch["labels"], task.is_regression) if augment
+                        else task_loss(task, logits, batch["labels"]))
                 if full is not None:
                     with torch.no_grad():
                         target = full(**inputs).logits
@@ -160,8 +170,12 @@ def main() -> None:
     parser.add_argument("--direct_loss", choices=["label", "label+kd"], default="label",
                         help="the direct baseline's loss; label+kd adds the teacher's logits (run it with a --tag: "
                         "runs without their own baseline are judged against label-only ones)")
+    parser.add_argument("--direct_augment", type=int, default=0, help="with --direct_loss label+kd: word-replaced "
+                        "copies of each training row per epoch, learnt from the teacher only (as distill_augment)")
     parser.add_argument("--records", default="results/records")
     args = parser.parse_args()
+    if args.direct_augment and args.direct_loss != "label+kd":
+        parser.error("--direct_augment needs --direct_loss label+kd: the copies have no label, only the teacher's")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     task = get_task(args.task).hub_name
     teacher = args.teacher or os.path.join("outputs", "teachers", task)
@@ -183,11 +197,13 @@ def main() -> None:
     if not args.skip_direct:
         epochs = 3.0
         direct = direct_baseline(teacher, data_args, epochs, 5e-5, args.seed, model_args.importance_samples,
-                                 model_args.search_holdout, kd=args.direct_loss == "label+kd")
+                                 model_args.search_holdout, kd=args.direct_loss == "label+kd",
+                                 augment=args.direct_augment)
         tag = f"_{args.tag}" if args.tag else ""  # a tagged baseline: another teacher or other data
         write_record(os.path.join(args.records, f"direct_{task}{tag}{suffix}.json"), "glue_direct", direct,
                      task=task, seed=args.seed, tag=args.tag, teacher=teacher,
                      settings={"epochs": epochs, "learning_rate": 5e-5, "batch": 32, "loss": args.direct_loss,
+                               **({"distill_augment": args.direct_augment} if args.direct_augment else {}),
                                "search_holdout": model_args.search_holdout,
                                **{k: settings[k] for k in DATA if k in settings}})
 

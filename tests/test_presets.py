@@ -163,3 +163,21 @@ def test_direct_baseline_adds_the_teachers_logits_only_when_asked(kd, tiny_bert_
     if kd:  # the full teacher, the same for every shape (same seeded batch), untouched by their training
         teacher = AutoModelForSequenceClassification.from_pretrained(tiny_bert_dir).eval()
         assert calls[0].shape[-1] == teacher.config.num_labels and torch.equal(calls[0], calls[1])
+
+
+def test_direct_baseline_with_copies_learns_them_from_the_teacher_only(tiny_bert_dir, glue_dir, monkeypatch):
+    calls = []
+
+    def spy(student, teacher, temperature, regression):
+        calls.append(student.shape[0])
+        return bo.distill.logit_loss(student, teacher, temperature, regression)
+
+    monkeypatch.setattr(run_ofa_glue, "logit_loss", spy)
+    data_args = GlueDataArguments(task_name="mrpc", glue_dir=str(glue_dir), max_seq_length=32)
+    with pytest.raises(ValueError, match="needs kd"):
+        run_ofa_glue.direct_baseline(str(tiny_bert_dir), data_args, 1.0, 1e-3, 0, 4, augment=2)
+    results = run_ofa_glue.direct_baseline(str(tiny_bert_dir), data_args, 2.0, 1e-3, 0, 4, kd=True, augment=2)
+    plain = run_ofa_glue.direct_baseline(str(tiny_bert_dir), data_args, 2.0, 1e-3, 0, 4, kd=True)
+    # each epoch: the rows and two copies of each, in one batch here; two epochs per shape
+    assert calls[:2 * len(run_ofa_glue.SHAPES)] == [3 * calls[-1]] * (2 * len(run_ofa_glue.SHAPES))
+    assert all(r["metrics"]["eval_loss"] != plain[n]["metrics"]["eval_loss"] for n, r in results.items())

@@ -30,13 +30,12 @@ from bert_ofa.distill import logit_loss
 from bert_ofa.finetune import (MODEL_INPUTS, GlueDataArguments, cap_samples, evaluate_loaders, make_collator,
                                task_loss, training_rows)
 from bert_ofa.ofa import masked_label_loss
-from bert_ofa.pipeline import OFAModelArguments, OFARunArguments, run_pipeline
+from bert_ofa.pipeline import OFAModelArguments, OFARunArguments, augmented, run_pipeline
 from bert_ofa.recipes import MAIN, PRESETS
 from bert_ofa.records import write_record
 from bert_ofa.trainer import OFATrainingArguments
 from glue_tasks import get_task, load_glue, tokenize_glue
 from glue_tasks.augment import SwappedPairs
-from glue_tasks.augment_words import DistillAugmented, WordNeighbours
 
 # The "main" recipe and its named variants live in the library (bert_ofa/recipes.py), so that
 # run_glue_ofa.py --recipe NAME runs what these records measured; RECIPE/DISTILL split main's settings.
@@ -84,8 +83,9 @@ def direct_baseline(teacher_path: str, data_args: GlueDataArguments, epochs: flo
     bo.reorder_by_importance(teacher, bo.compute_importance(
         teacher, [collator([rows[i] for i in idx[j:j + 32]]) for j in range(0, len(idx), 32)]))
     full = copy.deepcopy(teacher).to("cuda" if torch.cuda.is_available() else "cpu").eval() if kd else None
-    if augment:  # the pipeline's augmentation (bert_ofa.pipeline.augmented), its default word settings
-        train = DistillAugmented(train, WordNeighbours.from_model(teacher, tokenizer, rows), augment, 0.3, seed)
+    if augment:  # the pipeline's own augmentation, with its default word settings
+        train = augmented(train, teacher, tokenizer, OFAModelArguments(model_name_or_path=teacher_path,
+                                                                       distill_augment=augment), seed)
     bo.Convert(bo.supernet(expand_ratio=[0.5], depth_mult=[0.5])).convert(teacher)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     results = {}

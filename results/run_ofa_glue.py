@@ -43,7 +43,7 @@ RECIPE = {k: MAIN[k] for k in ("n_epochs", "learning_rate", "dynamic_batch_size"
 DISTILL = dict({k: MAIN[k] for k in ("lambda_distill", "lambda_logit", "lambda_label", "teacher_refresh")},
                # None: the library's default, left out of the record
                lambda_distill_stages=None, lambda_attention=None, attention_loss=None,
-               # word-replaced copies of the training rows, distilled only (OFA runs; the direct baseline has none)
+               # word-replaced copies of the training rows, distilled only (OFA; the direct baseline: --direct_augment)
                distill_augment=None, augment_word_prob=None, temperature=None)
 assert set(RECIPE) | {k for k in DISTILL if DISTILL[k] is not None} == set(MAIN)
 # Training data: the chance a pair is shown in the other sentence order (MRPC, STS-B; glue_tasks.augment),

@@ -83,7 +83,8 @@ def test_default_recipe_and_given_options_win():
     assert run.recipe == DEFAULT_RECIPE == "r4"
     assert run.n_epochs == "[[1, 2], [5]]" and model.teacher_refresh == "stage" and model.lambda_label == 1.0
     model, _, run, _ = cli_args("--recipe=r4e2", "--n_epochs", "[[1], [3]]", "--lambda_label", "0.5")
-    assert (run.recipe, run.n_epochs, run.dynamic_batch_size, model.lambda_label) == ("r4e2", "[[1], [3]]", "[3, 4]", 0.5)
+    got = (run.recipe, run.n_epochs, run.dynamic_batch_size, model.lambda_label)
+    assert got == ("r4e2", "[[1], [3]]", "[3, 4]", 0.5)
     model, _, run, _ = cli_args("--recipe", "paddleslim")  # the argument classes' own defaults
     defaults = OFARunArguments()
     assert (run.n_epochs, run.learning_rate, run.elastic_order) == (defaults.n_epochs, defaults.learning_rate, None)
@@ -106,7 +107,8 @@ def test_recipe_that_misses_a_dimension_fails_before_training(tmp_path):
         check_schedule(model, run)
     model, _, run, _ = cli_args("--recipe", "r4", "--teacher_model", str(tmp_path / "t"))
     check_schedule(model, run)  # fits
-    model, _, run, _ = cli_args("--recipe", "r4", "--n_epochs", "[[1], [2], [3]]", "--teacher_model", str(tmp_path / "t"))
+    model, _, run, _ = cli_args("--recipe", "r4", "--n_epochs", "[[1], [2], [3]]",
+                                "--teacher_model", str(tmp_path / "t"))
     with pytest.raises(ValueError, match="n_epochs has 3 stages but elastic_order"):
         check_schedule(model, run)
 

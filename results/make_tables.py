@@ -242,7 +242,9 @@ def _ablations(records: list[dict], ablations: list[dict], direct: dict) -> list
                 d = x["results"]
                 label = (f"as {x['tag']}" + (f" (seed {seed})" if seed != 42 else "")) if x.get("tag") else f"seed {seed}"
                 loss = x.get("settings", {}).get("loss", "label")
-                label += f", loss {loss}, teacher {_teacher_of(x)}" if loss != "label" else ""
+                copies = x.get("settings", {}).get("distill_augment")
+                label += (f", loss {loss}" + (f" + {copies} teacher-only copies per row" if copies else "")
+                          + f", teacher {_teacher_of(x)}") if loss != "label" else ""
                 lines.append(f"| direct fine-tune per shape, {label} | - | " + " | ".join(
                     f"{d[n]['metrics'][key]:.4f}" if n in d else "-" for n in ABLATION_SHAPES) + " | - |")
     return lines

@@ -178,5 +178,10 @@ def test_ablation_table_names_a_baseline_trained_with_the_teachers_logits(tmp_pa
     _write(tmp_path, "direct_stsb_kdc6.json", {"seed": 42, "tag": "kdc6", "teacher": "t-c6",
                                                 "settings": {"loss": "label+kd"}, "results": {
         "width 0.5 x depth 1.0": {"metrics": {"eval_pearson": 0.79}}}})
+    _write(tmp_path, "direct_stsb_kdx1c6.json", {"seed": 42, "tag": "kdx1c6", "teacher": "t-c6",
+                                                  "settings": {"loss": "label+kd", "distill_augment": 1}, "results": {
+        "width 0.5 x depth 1.0": {"metrics": {"eval_pearson": 0.80}}}})
     text = make_tables.glue_ofa()
     assert "| direct fine-tune per shape, as kdc6, loss label+kd, teacher t-c6 | - | - | 0.7900 | - |" in text
+    assert ("| direct fine-tune per shape, as kdx1c6, loss label+kd + 1 teacher-only copies per row, teacher t-c6 "
+            "| - | - | 0.8000 | - |") in text

@@ -11,7 +11,8 @@ from tiny_models import tiny_model
 
 import bert_ofa as bo
 
-spec = importlib.util.spec_from_file_location("run_ofa_glue", Path(__file__).parent.parent / "results" / "run_ofa_glue.py")
+SCRIPT = Path(__file__).parent.parent / "results" / "run_ofa_glue.py"
+spec = importlib.util.spec_from_file_location("run_ofa_glue", SCRIPT)
 run_ofa_glue = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(run_ofa_glue)
 

@@ -253,7 +253,8 @@ def fit_coefficients(subnets: list[SubnetConfig], ms: list[float],
 
     x = np.stack([latency_features(s, choices) for s in subnets])
     y = np.asarray(ms, dtype=np.float64)
-    scale = np.maximum(x.max(axis=0), 1e-12)  # a step feature can be 0 throughout; columns span ~1 to ~1e7: scale them for a well-conditioned solve
+    # columns span ~1 to ~1e7: scale them for a well-conditioned solve (a step feature can be 0 throughout)
+    scale = np.maximum(x.max(axis=0), 1e-12)
     coef, _ = nnls(x / scale / y[:, None], np.ones_like(y))
     return (coef / scale).tolist()
 

@@ -250,7 +250,8 @@ class OFA(nn.Module):
         losses = []
         for s, t in self._pairs(len(student.hidden_states) - 1, teacher, dc):
             h = student.hidden_states[s]
-            if proj is not None and (h.shape[-1] != teacher.hidden_states[t].shape[-1] or hidden != self.space.hidden_size):
+            narrower = h.shape[-1] != teacher.hidden_states[t].shape[-1] or hidden != self.space.hidden_size
+            if proj is not None and narrower:
                 h = proj(h)
             losses.append(fn(h, teacher.hidden_states[t], mask))
         return torch.stack(losses).mean()

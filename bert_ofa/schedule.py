@@ -111,7 +111,8 @@ class ProgressiveSchedule:
                              "n_epochs), or drop those choices from the space")
         n_epochs = run_config.n_epochs or [[i + 1] for i in range(len(order))]
         if len(n_epochs) != len(order):
-            raise ValueError(f"RunConfig.n_epochs has {len(n_epochs)} stages but elastic_order {order} has {len(order)}")
+            raise ValueError(f"RunConfig.n_epochs has {len(n_epochs)} stages but elastic_order {order} "
+                             f"has {len(order)}")
         flat_count = sum(len(s) for s in n_epochs)
         lrs = self._learning_rates(run_config.init_learning_rate, n_epochs, flat_count)
         per_stage = run_config.dynamic_batch_size

@@ -480,8 +480,9 @@ def run_search(args: SearchArguments) -> dict[str, Any]:
                           # the same with predictions rescaled so the largest subnet matches its measurement
                           # now: what is left is the model's error in shape, not the machine's drift in speed
                           # since the table was measured (shared or throttled CPUs drift by 10-20%)
-                          "front_mape_rescaled_percent": mape([r["latency_ms_predicted"] * drift for r in rows + references],
-                                                              [r["latency_ms_measured"] for r in rows + references]),
+                          "front_mape_rescaled_percent": mape(
+                              [r["latency_ms_predicted"] * drift for r in rows + references],
+                              [r["latency_ms_measured"] for r in rows + references]),
                           "speed_drift": drift},
         "predictor_spearman": predictor.spearman if predictor else None,
         "evaluated": len(result.history), "scored": scorer.evaluations,

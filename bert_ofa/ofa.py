@@ -249,11 +249,10 @@ class OFA(nn.Module):
             proj.set_active(hidden, None)
         losses = []
         for s, t in self._pairs(len(student.hidden_states) - 1, teacher, dc):
-            h = student.hidden_states[s]
-            narrower = h.shape[-1] != teacher.hidden_states[t].shape[-1] or hidden != self.space.hidden_size
-            if proj is not None and narrower:
+            h, target = student.hidden_states[s], teacher.hidden_states[t]
+            if proj is not None and (h.shape[-1] != target.shape[-1] or hidden != self.space.hidden_size):
                 h = proj(h)
-            losses.append(fn(h, teacher.hidden_states[t], mask))
+            losses.append(fn(h, target, mask))
         return torch.stack(losses).mean()
 
     def _attention_loss(self, student: Any, teacher: Any, mask, dc: DistillConfig) -> torch.Tensor:

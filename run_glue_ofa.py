@@ -12,7 +12,7 @@ dev. Writes D/subnets.json, D/results.md and the supernet (D/supernet). --help l
 
 import sys
 
-from bert_ofa.cli import run_glue_ofa
+from bert_ofa.app.cli import run_glue_ofa
 
 if __name__ == "__main__":
     sys.exit(run_glue_ofa())

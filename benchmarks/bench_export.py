@@ -23,7 +23,7 @@ from bench_elastic import SHAPES, compare
 from transformers import AutoModelForSequenceClassification, BertConfig, BertForSequenceClassification
 
 import bert_ofa as bo
-from bert_ofa.export import export_subnet
+from bert_ofa.export.hf import export_subnet
 from bert_ofa.records import write_record
 
 

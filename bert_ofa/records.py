@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +35,21 @@ def environment() -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
-    env.update(_GIT_AT_START)
+    env.update(git_state())
     return env
 
 
-def _git_state(root: Path = Path(__file__).resolve().parent.parent) -> dict[str, Any]:
-    """The commit this process's code came from, and whether tracked files differed from it."""
+@lru_cache(maxsize=1)
+def git_state() -> dict[str, Any]:
+    """This process's code: ``read_git_state`` of the package's tree, read once, at the first call.
+
+    Not at import (importing bert_ofa starts no process); a long job calls it when it starts, so that
+    its record names the code it loaded, not a later commit."""
+    return read_git_state()
+
+
+def read_git_state(root: Path = Path(__file__).resolve().parent.parent) -> dict[str, Any]:
+    """The commit ``root``'s code came from, and whether tracked files differed from it."""
     commit = os.environ.get("BERT_OFA_GIT_COMMIT")  # set where the tree is a copy (a GPU machine)
     if commit is not None:
         return {"git_commit": commit}
@@ -52,11 +62,6 @@ def _git_state(root: Path = Path(__file__).resolve().parent.parent) -> dict[str,
                 "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
     except (OSError, subprocess.CalledProcessError):
         return {"git_commit": None}
-
-
-# read once, when bert_ofa is imported: a run that takes hours records the code it loaded, not
-# whatever was committed by the time it finished
-_GIT_AT_START = _git_state()
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

@@ -23,7 +23,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import torch
 
-UNLABELED = -100  # the label of an augmented row: no label loss, distillation only
+from bert_ofa.training.distill import UNLABELED  # the label of an augmented row: distillation only
 
 
 class WordNeighbours:

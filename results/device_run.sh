@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# On the GPU machine (after results/prepare_device_carry.sh here; the call carries .whl and .carry):
+# On an offline GPU machine, after results/prepare_device_carry.sh on a connected machine and a copy of
+# the tree with its .whl and .carry folders to the GPU machine:
 #   bash results/device_run.sh <commit> [BUDGET_S]
-# installs the carried wheels, casts MiniLM back to float32 and runs results/run_device_sweep.sh.
-# The records come back as $OUT/records.tgz: untar them into results/records/h200/ here.
+# installs the copied wheels, casts MiniLM back to float32 and runs results/run_device_sweep.sh.
+# With OUT set (a folder), the log goes to $OUT/sweep.log and the records to $OUT/records.tgz: copy that
+# back and untar it into results/records/<machine>/.
 set -uo pipefail
 COMMIT=$1 BUDGET=${2:-510}
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 2

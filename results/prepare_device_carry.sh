@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Here, before a GPU call: gather what results/device_run.sh needs on a machine that can download nothing,
-# in two git-ignored folders that the call carries (64 MiB in all):
+# On a connected machine: gather what results/device_run.sh needs on an offline GPU machine (one that can
+# download nothing), in two git-ignored folders; copy them there with the tree:
 #   .whl/    wheels the GPU image lacks (datasets and its pure-Python needs, for Python 3.12)
-#   .carry/  MiniLM-L6 with float16 weights (45 MB; cast back to float32 there) and GLUE's MRPC and STS-B
+#   .carry/  MiniLM-L6 with float16 weights to keep the copy small (45 MB; cast back to float32 there)
+#            and GLUE's MRPC and STS-B
 # Usage: GLUE_DIR=../shared/glue_data bash results/prepare_device_carry.sh [python]
 set -euo pipefail
 cd "$(dirname "$0")/.."

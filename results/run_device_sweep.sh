@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# MRPC and STS-B on one GPU, in one time-boxed call: teacher fine-tune, direct baselines and OFA
+# MRPC and STS-B on one GPU, in one time-boxed run: teacher fine-tune, direct baselines and OFA
 # recipes over several seeds. Every job writes its record under RECORDS (results/make_tables.py
 # renders results/records/<machine>/ as its own table); jobs run in priority order and the sweep
 # stops starting new ones when fewer than MIN_LEFT seconds of BUDGET remain.
@@ -11,12 +11,12 @@
 # r4x (word-replaced copies, distilled) against the direct baseline on STS-B, its control r4x0 (as many
 # steps, copies unchanged), r4e2 (as many steps, every pass labelled), then r4x on MRPC (c6), 3 seeds each.
 # SWEEP=m: MRPC from the c6 teacher with 4 word-replaced copies per row (r4x4), then r4e2; 3 seeds each.
-# After each job the records are packed into $OUT/records.tgz when OUT is set (a device call's output).
+# After each job the records are packed into $OUT/records.tgz when OUT is set (a folder to copy back).
 #
-# On this workplace's GPU machine (nothing can be downloaded there; a call carries at most 64 MiB):
-# here `GLUE_DIR=... bash results/prepare_device_carry.sh`, then a call carrying .whl and .carry runs
-# `bash results/device_run.sh <commit>`; untar its records.tgz into results/records/h200/ and run
-# results/make_tables.py.
+# On an offline GPU machine (one that can download nothing): on a connected machine run
+# `GLUE_DIR=... bash results/prepare_device_carry.sh`, copy the tree with its .whl and .carry folders to
+# the GPU machine and run `bash results/device_run.sh <commit>` there; copy back records.tgz, untar it
+# into results/records/<machine>/ and run results/make_tables.py.
 set -uo pipefail
 MODEL=$1 REC=$2 BUDGET=${3:-500} MIN_LEFT=${4:-75}
 PY=${PYTHON:-python3}

@@ -13,7 +13,9 @@ import logging
 import os
 from dataclasses import asdict
 
-from bert_ofa.finetune import FinetuneArguments, GlueDataArguments, finetune
+from glue_tasks.finetune import FinetuneArguments, finetune
+
+from glue_tasks.prepare import GlueDataArguments
 from bert_ofa.records import write_record
 
 RECIPES = {

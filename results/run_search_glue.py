@@ -20,13 +20,13 @@ import shutil
 import torch
 from transformers import AutoTokenizer
 
-from bert_ofa.counting import active_subnet
-from bert_ofa.finetune import evaluate_model
-from bert_ofa.latency import measure_latency
-from bert_ofa.persist import load_supernet
+from bert_ofa.core.counting import active_subnet
+from glue_tasks.prepare import evaluate_model
+from bert_ofa.search.latency import measure_latency
+from bert_ofa.export.supernet_dir import load_supernet
 from bert_ofa.records import write_record
-from bert_ofa.search import SearchArguments, run_search
-from bert_ofa.subnet import SubnetConfig
+from bert_ofa.app.search_job import SearchArguments, run_search
+from bert_ofa.core.subnet import SubnetConfig
 from glue_tasks import get_task
 
 

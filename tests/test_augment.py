@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from bert_ofa import OFATrainingArguments, RunConfig, train_ofa
-from bert_ofa.finetune import GlueDataArguments, training_rows
+from glue_tasks.prepare import GlueDataArguments, training_rows
 from glue_tasks import load_glue, tokenize_glue
 from glue_tasks.augment import SwappedPairs, check_swappable, swap_pair_columns
 
@@ -109,7 +109,7 @@ def test_trainer_tells_the_dataset_each_epoch(tmp_path):
 
 
 def test_finetune_with_swapped_pairs(tiny_bert_dir, glue_dir, tmp_path):
-    from bert_ofa.finetune import FinetuneArguments, finetune
+    from glue_tasks.finetune import FinetuneArguments, finetune
 
     out = finetune(FinetuneArguments(str(tiny_bert_dir), str(tmp_path / "ft"), num_train_epochs=2,
                                      per_device_train_batch_size=1),

@@ -13,8 +13,9 @@ from tiny_models import tiny_model
 
 import bert_ofa as bo
 from bert_ofa import OFA, DistillConfig, RunConfig
-from bert_ofa.ofa import masked_label_loss
-from bert_ofa.pipeline import OFAModelArguments, augmented
+from bert_ofa.training.distill import label_loss
+from bert_ofa.app.args import OFAModelArguments
+from bert_ofa.app.pipeline import augmented
 from glue_tasks.augment import SwappedPairs
 from glue_tasks.augment_words import UNLABELED, DistillAugmented, WordNeighbours
 
@@ -117,15 +118,15 @@ def test_prob_zero_gives_unchanged_teacher_only_copies_without_a_neighbour_table
 
 
 @pytest.mark.parametrize("regression", [False, True])
-def test_masked_label_loss_skips_unlabeled_rows(regression):
+def test_label_loss_skips_unlabeled_rows(regression):
     torch.manual_seed(0)
     logits = torch.randn(6, 1 if regression else 3, requires_grad=True)
     labels = torch.tensor([0.5, UNLABELED, 2.0, UNLABELED, 4.5, 1.0]) if regression else \
         torch.tensor([2, UNLABELED, 0, UNLABELED, 1, 1])
     keep = labels != UNLABELED
     want = F.mse_loss(logits.view(-1)[keep], labels[keep]) if regression else F.cross_entropy(logits[keep], labels[keep])
-    assert torch.equal(masked_label_loss(logits, labels, regression), want)
-    none = masked_label_loss(logits, torch.full_like(labels, UNLABELED), regression)
+    assert torch.equal(label_loss(logits, labels, regression), want)
+    none = label_loss(logits, torch.full_like(labels, UNLABELED), regression)
     none.backward()
     assert none.item() == 0.0 and torch.equal(logits.grad, torch.zeros_like(logits))  # no label: no pull
 

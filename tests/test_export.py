@@ -15,8 +15,9 @@ from tiny_models import ARCHS, VOCAB, output_tensor, tiny_batch, tiny_model
 from transformers import AutoModel, AutoModelForSequenceClassification, BertTokenizerFast, pipeline
 
 import bert_ofa as bo
-from bert_ofa.export import export_subnet, is_stock_expressible, nearest_stock_subnet
-from bert_ofa.persist import ExportArguments, load_supernet, run_export, save_supernet
+from bert_ofa.export.hf import export_subnet, is_stock_expressible, nearest_stock_subnet
+from bert_ofa.app.jobs import ExportArguments, run_export
+from bert_ofa.export.supernet_dir import load_supernet, save_supernet
 
 SPACE = dict(expand_ratio=[0.25, 0.5, 0.75], hidden_size=[16, 24], depth=[2, 3])
 STOCK = bo.SubnetConfig(layers=[0, 2], heads=[3, 3], ffn=[28, 28], hidden=24)  # 3 heads x 8 == 24

@@ -11,7 +11,8 @@ import torch
 from transformers import HfArgumentParser
 
 from glue_tasks import get_task
-from bert_ofa.finetune import FinetuneArguments, GlueDataArguments, evaluate_model, finetune
+from glue_tasks.finetune import FinetuneArguments, finetune
+from glue_tasks.prepare import GlueDataArguments, evaluate_model
 
 
 def _args(model_dir, out, **kw) -> FinetuneArguments:

@@ -9,9 +9,10 @@ from huggingface_hub import HfApi
 from tiny_models import tiny_model
 
 import bert_ofa as bo
-from bert_ofa.export import export_subnet
-from bert_ofa.hub import folder_files, push_to_hub
-from bert_ofa.persist import ExportArguments, run_export, save_supernet
+from bert_ofa.export.hf import export_subnet
+from bert_ofa.export.hub import folder_files, push_to_hub
+from bert_ofa.app.jobs import ExportArguments, run_export
+from bert_ofa.export.supernet_dir import save_supernet
 
 SUBNET = bo.SubnetConfig(layers=[0, 1, 3], heads=[1, 3, 2], ffn=[9, 37, 18], hidden=32)
 

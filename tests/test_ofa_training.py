@@ -15,7 +15,7 @@ from tiny_models import ARCHS, tiny_batch, tiny_model
 
 import bert_ofa as bo
 from bert_ofa import OFA, DistillConfig, OFATrainingArguments, RunConfig, train_ofa
-from bert_ofa.trainer import phase_lr
+from bert_ofa.training.trainer import phase_lr
 
 SPACE = dict(expand_ratio=[0.25, 0.5, 0.75], depth=[2, 3], hidden_size=[16, 24])
 
@@ -136,9 +136,9 @@ def test_attention_kl_matches_kl_div_over_real_queries():
     mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]])
     rows = torch.nn.functional.kl_div(student.log(), teacher, reduction="none").sum(-1)  # (B, heads, T)
     want = torch.cat([rows[0].flatten(), rows[1, :, :3].flatten()]).mean()
-    assert bo.distill.attention_kl(student, teacher, mask).item() == pytest.approx(want.item(), rel=1e-6)
-    assert bo.distill.attention_kl(student, teacher, None).item() == pytest.approx(rows.mean().item(), rel=1e-6)
-    assert bo.distill.attention_kl(teacher, teacher, mask).item() == 0.0
+    assert bo.training.distill.attention_kl(student, teacher, mask).item() == pytest.approx(want.item(), rel=1e-6)
+    assert bo.training.distill.attention_kl(student, teacher, None).item() == pytest.approx(rows.mean().item(), rel=1e-6)
+    assert bo.training.distill.attention_kl(teacher, teacher, mask).item() == 0.0
     with pytest.raises(ValueError, match="attention_loss must be one of"):
         DistillConfig(attention_loss="cosine")
 
@@ -165,7 +165,7 @@ def test_teacher_refresh_makes_the_trained_supernet_the_teacher(tmp_path):
     assert seen[3][2] is False  # a frozen copy: the supernet trained on after the last swap, the teacher did not
     assert not any(p.requires_grad for p in ofa.teacher.parameters())
     assert not any(k.startswith("_teacher") for k in ofa.state_dict())  # never saved with the supernet
-    assert not hasattr(ofa.teacher, bo.convert.STATE_ATTR) and type(ofa.teacher) is type(original)  # plain
+    assert not hasattr(ofa.teacher, bo.core.convert.STATE_ATTR) and type(ofa.teacher) is type(original)  # plain
 
     still = make_ofa(run, lambda_label=1.0)  # without refresh the given teacher stays
     assert not any(still.refreshes_teacher_at(e) for e in range(5))
@@ -229,7 +229,7 @@ def test_projection_is_trained_with_the_student():
     names = [n for n, _ in ofa.named_parameters()]
     assert "projection.weight" in names and not any(n.startswith("_teacher") for n in names)
     assert not any(k.startswith("_teacher") for k in ofa.state_dict())
-    optimizer = bo.trainer.make_optimizer(ofa, 0.01)
+    optimizer = bo.training.optim.make_optimizer(ofa, 0.01)
     assert any(p is ofa.projection.weight for g in optimizer.param_groups for p in g["params"])
 
 

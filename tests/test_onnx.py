@@ -10,7 +10,7 @@ import torch
 from tiny_models import tiny_batch, tiny_model
 
 import bert_ofa as bo
-from bert_ofa.export import export_subnet
+from bert_ofa.export.hf import export_subnet
 
 ort = pytest.importorskip("onnxruntime")
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 import bert_ofa as bo
-from bert_ofa.cli import main as bert_ofa_main
-from bert_ofa.cli import run_glue_ofa
+from bert_ofa.app.cli import main as bert_ofa_main
+from bert_ofa.app.cli import run_glue_ofa
 
 
 @pytest.fixture
@@ -37,7 +37,8 @@ def test_run_glue_ofa_end_to_end(tiny_encoder_dir, glue_dir, tmp_path):
     assert (out / "teacher" / "eval_results.json").is_file()  # not fine-tuned: a teacher was trained first
     summary = json.loads((out / "subnets.json").read_text())
     names = [r["name"] for r in summary["subnets"]]
-    assert names[:2] == ["largest", "smallest"] and "width 0.5 x depth 0.5" in names
+    # each subnet once: in this space width 0.5 x depth 0.5 is the smallest, so no grid row repeats it
+    assert names == ["largest", "smallest", "width 1.0 x depth 0.5", "width 0.5 x depth 1.0"]
     assert summary["train_state"]["epoch"] == 3
     assert summary["args"]["run"]["recipe"] == "paddleslim" and summary["args"]["model"]["lambda_distill"] == 0.1
     # --distill_augment 1: each epoch shows every training row and one word-replaced copy of it
@@ -50,7 +51,7 @@ def test_run_glue_ofa_end_to_end(tiny_encoder_dir, glue_dir, tmp_path):
     assert rows["smallest"]["params"] < rows["largest"]["params"] == summary["teacher_params"]
     assert rows["smallest"]["flops"] < rows["largest"]["flops"]
     table = (out / "results.md").read_text()
-    assert "| MRPC | f1/accuracy |" in table and "width 0.5 x depth 0.5" in table
+    assert "| MRPC | f1/accuracy |" in table and "width 0.5 x depth 1.0" in table
     assert sorted(p.name for p in out.glob("checkpoint-*"))  # phase-boundary checkpoints
 
     # the saved supernet scores the same as during the run, via the CLI
@@ -59,7 +60,7 @@ def test_run_glue_ofa_end_to_end(tiny_encoder_dir, glue_dir, tmp_path):
                    "--max_seq_length", "32", "--width_mult", "0.5", "--depth_mult", "0.5",
                    "--output_file", str(metrics_file)])
     got = json.loads(metrics_file.read_text())
-    want = rows["width 0.5 x depth 0.5"]["metrics"]
+    want = rows["smallest"]["metrics"]  # width 0.5 x depth 0.5
     assert got["eval_f1"] == pytest.approx(want["eval_f1"]) and got["eval_loss"] == pytest.approx(want["eval_loss"], rel=1e-5)
 
     # export that subnet and score the standalone model: same loss
@@ -81,12 +82,12 @@ def test_cli_usage_and_bad_json(capsys):
     assert bert_ofa_main(["--help"]) == 0
     assert "finetune,evaluate,train,export,search,latency-table" in capsys.readouterr().out
     assert bert_ofa_main(["frobnicate"]) == 2
-    from bert_ofa.pipeline import OFARunArguments
+    from bert_ofa.app.args import OFARunArguments
 
     with pytest.raises(ValueError, match="n_epochs must be JSON"):
         OFARunArguments(n_epochs="[[1],").run_config()
     assert bo.RunConfig is OFARunArguments().run_config().__class__
-    from bert_ofa.pipeline import OFAModelArguments
+    from bert_ofa.app.args import OFAModelArguments
 
     assert OFAModelArguments(model_name_or_path="m", lambda_distill_stages='{"width": 0.1}').stage_weights == {
         "width": 0.1}
@@ -110,7 +111,7 @@ def test_run_glue_ofa_prints_its_help(capsys):
 
 
 def test_results_markdown_marks_one_class_subnets():
-    from bert_ofa.pipeline import results_markdown
+    from bert_ofa.app.report import results_markdown
 
     row = lambda name, share: {"name": name, "params": 1e6, "flops": 1e9,  # noqa: E731
                                "metrics": {"eval_f1": 0.81, "eval_accuracy": 0.68, "eval_top_class_share": share}}

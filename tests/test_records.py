@@ -1,4 +1,4 @@
-"""Run records: provenance is read when the code is loaded, files are written atomically."""
+"""Run records: provenance is read once, when a run starts; files are written atomically."""
 
 from __future__ import annotations
 
@@ -22,18 +22,19 @@ def test_git_state_names_the_commit_and_tracked_changes(tmp_path, monkeypatch):
     _git(tmp_path, "add", "a.py")
     _git(tmp_path, "commit", "-qm", "a")
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True, text=True).stdout.strip()
-    assert records._git_state(tmp_path) == {"git_commit": head, "git_dirty": False}
+    assert records.read_git_state(tmp_path) == {"git_commit": head, "git_dirty": False}
     (tmp_path / "new.py").write_text("")  # untracked files are not the run's code
-    assert records._git_state(tmp_path)["git_dirty"] is False
+    assert records.read_git_state(tmp_path)["git_dirty"] is False
     (tmp_path / "a.py").write_text("x = 2\n")
-    assert records._git_state(tmp_path) == {"git_commit": head, "git_dirty": True}
-    assert records._git_state(tmp_path / "no-such-dir") == {"git_commit": None}
+    assert records.read_git_state(tmp_path) == {"git_commit": head, "git_dirty": True}
+    assert records.read_git_state(tmp_path / "no-such-dir") == {"git_commit": None}
     monkeypatch.setenv("BERT_OFA_GIT_COMMIT", "abc123")  # a copied tree (GPU machine) says where it came from
-    assert records._git_state(tmp_path) == {"git_commit": "abc123"}
+    assert records.read_git_state(tmp_path) == {"git_commit": "abc123"}
 
 
-def test_records_keep_the_commit_read_at_import(tmp_path, monkeypatch):
+def test_records_keep_the_commit_read_when_the_run_started(tmp_path, monkeypatch):
     """A run that lasts hours records the code it loaded, not what HEAD is when it finishes."""
+    started = records.git_state()  # a job reads it when it starts
     real_run = records.subprocess.run
 
     def no_git(cmd, *args, **kwargs):
@@ -42,7 +43,7 @@ def test_records_keep_the_commit_read_at_import(tmp_path, monkeypatch):
 
     monkeypatch.setattr(records.subprocess, "run", no_git)
     rec = records.write_record(tmp_path / "r.json", "test", {"x": 1})
-    assert rec["env"]["git_commit"] == records._GIT_AT_START["git_commit"]
+    assert rec["env"]["git_commit"] == started["git_commit"]
     assert json.loads((tmp_path / "r.json").read_text()) == rec
 
 

@@ -12,13 +12,12 @@ import torch
 from tiny_models import tiny_model
 
 import bert_ofa as bo
-from bert_ofa.accuracy import (AccuracyScorer, accuracy_features, fit_accuracy_predictor, heldout_batches, save_heldout,
-                               split_heldout)
-from bert_ofa.latency import (FEATURES, LatencyModel, build_latency_model, cache_path, corner_subnets, feature_names,
-                              fit_coefficients, latency_features, latency_key, space_choices, spread_subnets,
-                              measure_latency)
-from bert_ofa.search import (InfeasibleConstraintError, SearchArguments, check_feasible, crossover, dominates,
-                             feasible, make_constraints, mutate, nsga2, regularized_evolution, repair, run_search)
+from bert_ofa.search.accuracy import AccuracyScorer, accuracy_features, fit_accuracy_predictor
+from glue_tasks.prepare import heldout_batches, save_heldout, split_heldout, task_score_fn
+from bert_ofa.search.latency import (FEATURES, LatencyModel, build_latency_model, cache_path, feature_names, fit_coefficients, latency_features, latency_key, space_choices, measure_latency)
+from bert_ofa.core.sampling import corner_subnets, spread_subnets
+from bert_ofa.search.algorithms import (InfeasibleConstraintError, check_feasible, crossover, dominates, feasible, make_constraints, mutate, nsga2, regularized_evolution, repair)
+from bert_ofa.app.search_job import SearchArguments, run_search
 
 SPACE = dict(num_heads=[1, 2, 3], intermediate_size=[9, 18, 28], depth=[2, 3])  # heads 1-4, ffn 9-37, depth 2-4
 
@@ -146,7 +145,7 @@ def test_latency_model_cache_and_rebuild(supernet, tmp_path, monkeypatch):
     # threads are part of the key too (not measured here: 2 threads would fight the machine's other jobs)
     assert cache_path(tmp_path, latency_key(supernet, 1, 16, threads=2)) != cache_path(tmp_path, first.key)
     assert not build(n_samples=8).from_cache  # more samples asked than cached
-    monkeypatch.setattr("bert_ofa.latency.device_name", lambda device: "another CPU")
+    monkeypatch.setattr("bert_ofa.search.latency.device_name", lambda device: "another CPU")
     other = build()
     assert not other.from_cache and other.key["device"] == "another CPU"
     assert len(list(tmp_path.glob("latency-cpu-*.json"))) == 3  # one file per key
@@ -201,7 +200,8 @@ def test_accuracy_scoring_is_cached(sst2_batches, tmp_path):
     assert sum(len(b["labels"]) for b in batches) == 6 and len(batches) == 2
     calls = []
     model.register_forward_hook(lambda *_: calls.append(1))
-    scorer = AccuracyScorer(model, "sst2", batches, cache_file=tmp_path / "scores.json", meta={"run": 1})
+    score_fn = task_score_fn("sst2")
+    scorer = AccuracyScorer(model, batches, score_fn, cache_file=tmp_path / "scores.json", meta={"run": 1})
     sub = bo.sample_subnet(model, seed=1)
     first = scorer(sub)
     assert len(calls) == 2 and 0.0 <= first <= 1.0
@@ -209,11 +209,13 @@ def test_accuracy_scoring_is_cached(sst2_batches, tmp_path):
     assert scorer.evaluations == 1
     assert bo.get_active_subnet(model) == bo.largest_subnet(model)  # scoring leaves the supernet as it was
 
-    reloaded = AccuracyScorer(model, "sst2", batches, cache_file=tmp_path / "scores.json", meta={"run": 1})
+    reloaded = AccuracyScorer(model, batches, score_fn, cache_file=tmp_path / "scores.json", meta={"run": 1})
     assert reloaded(sub) == first and len(calls) == 2
-    other = AccuracyScorer(model, "sst2", batches, cache_file=tmp_path / "scores.json", meta={"run": 2})
+    other = AccuracyScorer(model, batches, score_fn, cache_file=tmp_path / "scores.json", meta={"run": 2})
     assert other(sub) == first and len(calls) == 4  # another supernet or slice: scored again
-    assert AccuracyScorer(model, "sst2", batches, metric="loss")(sub) < 0
+    assert AccuracyScorer(model, batches, task_score_fn("sst2", "loss"))(sub) < 0
+    with pytest.raises(ValueError, match="metric must be 'loss' or one of"):
+        task_score_fn("sst2", "f1")
 
 
 def test_accuracy_predictor_ranks_subnets(supernet):

@@ -63,7 +63,7 @@ def test_extracted_subnets_match_supernet(arch, head):
         assert got.shape == want.shape
         assert (got - want).abs().max().item() <= 1e-5, sub
         assert sum(p.numel() for p in small.parameters()) == bo.count_params(model, sub)
-        assert not any(isinstance(m, bo.elastic.ElasticLinear) for m in small.modules())
+        assert not any(isinstance(m, bo.core.elastic.ElasticLinear) for m in small.modules())
         assert bo.get_active_subnet(model) == sub  # extraction leaves the supernet as it was
 
 
@@ -93,7 +93,7 @@ def test_backward_reaches_exactly_the_active_slices(arch):
     bo.set_active_subnet(model, sub)
     out = model(**tiny_batch(), labels=torch.tensor([0, 1, 2]))
     out.loss.backward()
-    state = bo.convert.get_state(model)
+    state = bo.core.convert.get_state(model)
     for ref in state.slots:
         module = model.get_submodule(ref.path)
         grad = module.weight.grad

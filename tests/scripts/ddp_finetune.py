@@ -5,7 +5,9 @@ import sys
 
 import torch.distributed as dist
 
-from bert_ofa.finetune import FinetuneArguments, GlueDataArguments, finetune
+from glue_tasks.finetune import FinetuneArguments, finetune
+
+from glue_tasks.prepare import GlueDataArguments
 
 model_dir, out, glue_dir = sys.argv[1:4]
 results = finetune(FinetuneArguments(model_dir, out, learning_rate=1e-3, num_train_epochs=2,

@@ -102,11 +102,20 @@ def attention_kl(student: torch.Tensor, teacher: torch.Tensor, mask: torch.Tenso
 ATTENTION_LOSSES = {"mse": masked_mse, "kl": attention_kl}
 
 
+UNLABELED = -100  # the label of a row with no label (augmented inputs): no label loss, distillation only
+
+
 def label_loss(logits: torch.Tensor, labels: torch.Tensor, regression: bool) -> torch.Tensor:
-    """The task loss in float32: cross-entropy, or MSE for a regression (STS-B)."""
+    """The one label loss: cross-entropy, or MSE for a regression (STS-B), in float32, over the rows whose
+    label is not ``UNLABELED`` (-100, transformers' ``ignore_index``); 0, still attached to the graph,
+    when no row has one. No host sync (no ``.any()``, no boolean indexing), so a GPU step never waits."""
+    keep = labels.view(-1) != UNLABELED
+    n = keep.sum().clamp(min=1)
     if regression:
-        return F.mse_loss(logits.float().view(-1), labels.float().view(-1))
-    return F.cross_entropy(logits.float(), labels.long())
+        err = (logits.float().view(-1) - labels.float().view(-1)).square()
+        return torch.where(keep, err, torch.zeros_like(err)).sum() / n
+    return F.cross_entropy(logits.float().view(keep.shape[0], -1), labels.long().view(-1),
+                           ignore_index=UNLABELED, reduction="sum") / n
 
 
 def logit_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float, regression: bool) -> torch.Tensor:

@@ -15,6 +15,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..core.inputs import dummy_inputs
+
 logger = logging.getLogger(__name__)
 OPSET = 17
 
@@ -43,12 +45,7 @@ class _Positional(nn.Module):
 
 def onnx_inputs(model: nn.Module, batch: int, seq: int, seed: int = 0) -> dict[str, torch.Tensor]:
     """Example inputs for ``onnx_input_names(model)`` (one padded row; token types 0 and 1)."""
-    from .export import dummy_inputs
-
-    inputs = dummy_inputs(model.get_input_embeddings().num_embeddings, batch, seq, seed)
-    if "token_type_ids" in onnx_input_names(model):
-        inputs["token_type_ids"] = (torch.arange(seq) >= seq // 2).long().expand(batch, seq).contiguous()
-    return inputs
+    return dummy_inputs(model, batch, seq, seed=seed, token_types="token_type_ids" in onnx_input_names(model))
 
 
 def _export(model: nn.Module, path: Path, names: list[str]) -> None:

@@ -5,35 +5,14 @@
 
 from __future__ import annotations
 
-import random
-from dataclasses import dataclass
-
 from torch import nn
 
 from .arch import ArchSpec, Slot, arch_for
 from .elastic import ElasticLayerList, make_elastic
-from .space import SearchSpace, SupernetConfig, depth_layers
+from .sampling import largest_of
+from .space import SearchSpace, SupernetConfig
+from .state import STATE_ATTR, SlotRef, SupernetState, get_state
 from .subnet import SubnetConfig
-
-STATE_ATTR = "_bert_ofa_state"
-
-
-@dataclass
-class SlotRef:
-    """One elastic module: its path from the top model and its layer (None outside the encoder)."""
-
-    path: str
-    slot: Slot
-    layer: int | None
-
-
-@dataclass
-class SupernetState:
-    spec: ArchSpec
-    space: SearchSpace
-    slots: list[SlotRef]
-    layers_path: str
-    active: SubnetConfig
 
 
 def _join(*parts: str) -> str:
@@ -46,16 +25,6 @@ def _get(model: nn.Module, path: str) -> nn.Module | None:
     except AttributeError:
         return None
     return module
-
-
-def get_state(model: nn.Module) -> SupernetState:
-    state = getattr(model, STATE_ATTR, None)
-    if state is None:
-        raise ValueError(
-            f"{type(model).__name__} is not a supernet: convert it first with "
-            "bert_ofa.Convert(bert_ofa.supernet(...)).convert(model)"
-        )
-    return state
 
 
 def resolve_slots(model: nn.Module) -> tuple[ArchSpec, str, list[SlotRef]]:
@@ -174,51 +143,3 @@ def get_active_subnet(model: nn.Module) -> SubnetConfig:
 
 def get_search_space(model: nn.Module) -> SearchSpace:
     return get_state(model).space
-
-
-def _space(model_or_space: nn.Module | SearchSpace) -> SearchSpace:
-    return model_or_space if isinstance(model_or_space, SearchSpace) else get_state(model_or_space).space
-
-
-def largest_of(space: SearchSpace) -> SubnetConfig:
-    n = space.num_layers
-    return SubnetConfig(list(range(n)), [space.heads[-1]] * n, [space.ffn[-1]] * n, space.hidden[-1])
-
-
-def largest_subnet(model: nn.Module | SearchSpace) -> SubnetConfig:
-    """All layers, all heads, full FFN and hidden size."""
-    return largest_of(_space(model))
-
-
-def smallest_subnet(model: nn.Module | SearchSpace) -> SubnetConfig:
-    """Fewest (evenly spaced) layers, fewest heads, narrowest FFN and hidden size in the space."""
-    space = _space(model)
-    d = space.depth[0]
-    return SubnetConfig(depth_layers(space.num_layers, d), [space.heads[0]] * d, [space.ffn[0]] * d, space.hidden[0])
-
-
-def sample_subnet(model: nn.Module | SearchSpace, seed: int | random.Random | None = None) -> SubnetConfig:
-    """A random subnet: depth, then heads and FFN width per layer, then hidden size."""
-    space = _space(model)
-    rng = seed if isinstance(seed, random.Random) else random.Random(seed)
-    d = rng.choice(space.depth)
-    return SubnetConfig(
-        layers=depth_layers(space.num_layers, d),
-        heads=[rng.choice(space.heads) for _ in range(d)],
-        ffn=[rng.choice(space.ffn) for _ in range(d)],
-        hidden=rng.choice(space.hidden),
-    )
-
-
-def subnet_from_mults(model: nn.Module | SearchSpace, width_mult: float = 1.0, depth_mult: float = 1.0,
-                      hidden: int | None = None) -> SubnetConfig:
-    """DynaBERT's shortcut: heads and FFN scaled by ``width_mult``, evenly spaced layers by ``depth_mult``."""
-    space = _space(model)
-    if not (0 < width_mult <= 1 and 0 < depth_mult <= 1):
-        raise ValueError(f"width_mult and depth_mult must be in (0, 1], got {width_mult}, {depth_mult}")
-    d = max(1, round(space.num_layers * depth_mult))
-    heads = max(1, round(space.num_heads * width_mult))
-    ffn = max(1, round(space.intermediate_size * width_mult))
-    subnet = SubnetConfig(depth_layers(space.num_layers, d), [heads] * d, [ffn] * d,
-                          space.hidden_size if hidden is None else hidden)
-    return subnet.validate(space)

@@ -15,9 +15,9 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from .convert import largest_of, sample_subnet, smallest_subnet
-from .space import SearchSpace, depth_layers
-from .subnet import SubnetConfig
+from ..core.sampling import largest_of, sample_subnet, smallest_subnet, uniform_subnet
+from ..core.space import SearchSpace
+from ..core.subnet import SubnetConfig
 
 STAGE_DIMS = {"largest": (), "width": ("heads", "ffn"), "depth": ("depth",), "hidden": ("hidden",)}
 
@@ -182,17 +182,3 @@ class ProgressiveSchedule:
             uniform = rng.random() < self.config.uniform_prob
             subnets.append(uniform_subnet(space, rng) if uniform else sample_subnet(space, rng))
         return subnets
-
-
-def uniform_subnet(space: SearchSpace, rng: random.Random) -> SubnetConfig:
-    """A random grid subnet: one depth, one width step shared by every layer's heads and FFN.
-
-    The open heads and FFN choices are paired from the largest down (the j-th largest head
-    count goes with the j-th largest FFN width), which is the width multiplier when both
-    come from the same ``expand_ratio``.
-    """
-    d = rng.choice(space.depth)
-    j = rng.randrange(min(len(space.heads), len(space.ffn)))
-    heads, ffn = space.heads[-1 - j], space.ffn[-1 - j]
-    return SubnetConfig(layers=depth_layers(space.num_layers, d), heads=[heads] * d, ffn=[ffn] * d,
-                        hidden=rng.choice(space.hidden))

@@ -29,11 +29,13 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .convert import get_search_space, largest_subnet, sample_subnet, smallest_subnet
-from .extract import extract_subnet
-from .records import atomic_write_text, environment
-from .space import SearchSpace, depth_layers
-from .subnet import SubnetConfig
+from ..core.convert import get_search_space
+from ..core.extract import extract_subnet
+from ..core.inputs import dummy_inputs
+from ..core.sampling import corner_subnets, largest_subnet, smallest_subnet, spread_subnets
+from ..core.space import SearchSpace
+from ..core.subnet import SubnetConfig
+from ..records import atomic_write_text, environment
 
 logger = logging.getLogger(__name__)
 
@@ -84,17 +86,6 @@ def num_threads(threads: int | None) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def dummy_inputs(model: nn.Module, batch_size: int, seq_len: int, device: torch.device | str) -> dict:
-    """Fixed random token ids (no padding) of shape (batch_size, seq_len) for timing."""
-    config = model.config
-    limit = getattr(config, "max_position_embeddings", None)
-    if limit is not None and seq_len > limit:
-        raise ValueError(f"seq_len {seq_len} exceeds the model's max_position_embeddings ({limit})")
-    g = torch.Generator().manual_seed(0)
-    ids = torch.randint(min(5, config.vocab_size - 1), config.vocab_size, (batch_size, seq_len), generator=g)
-    return {"input_ids": ids.to(device), "attention_mask": torch.ones_like(ids, device=device)}
-
-
 def _timer(model: nn.Module, inputs: dict, device: torch.device) -> Callable[[], float]:
     """A function that runs one forward pass and returns its seconds."""
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda *_: None)
@@ -120,7 +111,7 @@ def measure_latency(model: nn.Module, subnet: SubnetConfig | None = None, *, bat
     """Median milliseconds of one forward pass of the extracted ``subnet`` (default: the active one)."""
     dev = torch.device(device)
     small = _extracted(model, subnet, dev, dtype)
-    inputs = dummy_inputs(small, batch_size, seq_len, dev)
+    inputs = dummy_inputs(small, batch_size, seq_len, pad_last=False, device=dev)
     run = _timer(small, inputs, dev)
     with num_threads(threads if dev.type == "cpu" else None):
         times = [run() for _ in range(warmup + repeats)][warmup:]
@@ -161,7 +152,7 @@ def measure_latencies(model: nn.Module, subnets: Sequence[SubnetConfig], *, batc
         return []
     dev = torch.device(device)
     reference = _extracted(model, largest_subnet(get_search_space(model)), dev, dtype)
-    inputs = dummy_inputs(reference, batch_size, seq_len, dev)
+    inputs = dummy_inputs(reference, batch_size, seq_len, pad_last=False, device=dev)
     order = list(range(len(subnets)))
     random.Random(seed).shuffle(order)  # e.g. fit and held-out subnets alternate, so that drift hits both alike
     ratios, ref_times = [0.0] * len(subnets), []
@@ -265,39 +256,6 @@ def mape(predicted: list[float], measured: list[float]) -> float:
     return float(np.mean(np.abs(p - m) / m) * 100)
 
 
-def spread_subnets(space: SearchSpace, n: int, rng: random.Random) -> list[SubnetConfig]:
-    """Random subnets for fitting: half per-layer random, half uniform (same width in every layer).
-
-    Per-layer sampling alone concentrates the total width near the middle (a sum of
-    independent choices); uniform ones cover the extremes too.
-    """
-    out = []
-    for i in range(n):
-        if i % 2:
-            out.append(sample_subnet(space, rng))
-        else:
-            d = rng.choice(space.depth)
-            out.append(SubnetConfig(depth_layers(space.num_layers, d), [rng.choice(space.heads)] * d,
-                                    [rng.choice(space.ffn)] * d, rng.choice(space.hidden)))
-    return out
-
-
-def corner_subnets(space: SearchSpace, n: int, rng: random.Random) -> list[SubnetConfig]:
-    """Random subnets whose layers each take the smallest or largest head and FFN choice.
-
-    Searches for fast subnets end up in these mixed corners (narrow FFN, some wide
-    attention), so the fit and its held-out error must see them too.
-    """
-    out = []
-    for _ in range(n):
-        d = rng.choice(space.depth)
-        out.append(SubnetConfig(depth_layers(space.num_layers, d),
-                                [rng.choice((min(space.heads), max(space.heads))) for _ in range(d)],
-                                [rng.choice((min(space.ffn), max(space.ffn))) for _ in range(d)],
-                                rng.choice(space.hidden)))
-    return out
-
-
 def default_cache_dir() -> Path:
     """``$XDG_CACHE_HOME/bert_ofa/latency`` (``~/.cache/...``): tables depend on the shape, not the weights."""
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "bert_ofa" / "latency"
@@ -358,49 +316,3 @@ def build_latency_model(model: nn.Module, batch_size: int = 1, seq_len: int = 12
     return result
 
 
-@dataclass
-class LatencyTableArguments:
-    """``bert-ofa latency-table``: measure this device, fit and cache the latency model, print its error."""
-
-    supernet: str = field(metadata={"help": "Supernet directory (bert_ofa.save_supernet)"})
-    device: str = field(default="cpu", metadata={"choices": ["cpu", "cuda"]})
-    threads: Optional[int] = field(default=None, metadata={"help": "CPU threads; unset: torch's current number"})
-    dtype: str = field(default="float32", metadata={"choices": list(DTYPES)})
-    batch_size: int = 1
-    seq_len: int = 128
-    latency_samples: int = field(default=40, metadata={"help": "Subnets measured for the fit"})
-    cache_dir: Optional[str] = field(default=None,
-                                     metadata={"help": "Latency table cache; unset: ~/.cache/bert_ofa/latency"})
-    seed: int = 0
-    rebuild: bool = field(default=False, metadata={"help": "Measure again even if a cached table fits"})
-
-    def __post_init__(self) -> None:
-        self.supernet = os.fspath(self.supernet)
-        if self.device not in ("cpu", "cuda") or self.dtype not in DTYPES:
-            raise ValueError(f"device must be cpu or cuda and dtype one of {list(DTYPES)}; "
-                             f"got {self.device}, {self.dtype}")
-        if self.device == "cuda" and not torch.cuda.is_available():
-            raise ValueError("device cuda: no CUDA device is available here")
-        for name in ("threads", "batch_size", "seq_len", "latency_samples"):
-            value = getattr(self, name)
-            if value is not None and value < (3 if name == "latency_samples" else 1):
-                raise ValueError(f"{name} must be >= {3 if name == 'latency_samples' else 1}, got {value}")
-
-
-def run_latency_table(args: LatencyTableArguments) -> dict[str, Any]:
-    """Build (or load) the latency model of ``args.supernet`` on this device; print its MAPE and a table."""
-    from .counting import count_params
-    from .persist import load_supernet
-    from .pipeline import representative_subnets
-
-    model = load_supernet(args.supernet).to(args.device)
-    lm = build_latency_model(model, args.batch_size, args.seq_len, args.latency_samples, device=args.device,
-                             threads=args.threads, dtype=args.dtype, seed=args.seed, rebuild=args.rebuild,
-                             cache_dir=args.cache_dir or default_cache_dir())
-    table = {name: lm.predict(s) for name, s in representative_subnets(get_search_space(model)).items()}
-    print(f"latency model for {lm.key['device']} ({'cached' if lm.from_cache else 'measured now'}): "
-          f"MAPE {lm.mape:.1f}% on held-out subnets; {lm.cache_file}")
-    for name, s in representative_subnets(get_search_space(model)).items():
-        print(f"  {name:<24} {table[name]:8.2f} ms  {count_params(model, s) / 1e6:7.2f}M params")
-    return {"cache_file": lm.cache_file, "mape_percent": lm.mape, "from_cache": lm.from_cache,
-            "n_samples": lm.n_samples, "predicted_ms": table}

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .subnet import SubnetConfig
+from ..core.subnet import SubnetConfig
 
 if TYPE_CHECKING:
     from transformers import PretrainedConfig

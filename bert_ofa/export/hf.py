@@ -22,14 +22,16 @@ import torch
 from torch import nn
 
 from . import compact
-from .arch import ArchSpec
-from .convert import get_state, largest_of
-from .counting import count_flops, count_params
-from .extract import extract_subnet
+from ..core.arch import ArchSpec
+from ..core.convert import get_state
+from ..core.sampling import largest_of
+from ..core.counting import count_flops, count_params
+from ..core.extract import extract_subnet
+from ..core.inputs import dummy_inputs
 from .hub import model_card
-from .records import atomic_write_text
-from .space import SearchSpace
-from .subnet import SubnetConfig, SubnetError
+from ..records import atomic_write_text
+from ..core.space import SearchSpace
+from ..core.subnet import SubnetConfig, SubnetError
 
 logger = logging.getLogger(__name__)
 _RESIZABLE = {nn.Linear: "Linear", nn.LayerNorm: "LayerNorm", nn.Embedding: "Embedding"}
@@ -163,15 +165,6 @@ def _compact_config(small: nn.Module, spec: ArchSpec, sub: SubnetConfig) -> comp
     return compact.OfaCompactConfig(**json.loads(json.dumps(data)))  # exactly what config.json will hold
 
 
-def dummy_inputs(vocab_size: int, batch: int = 2, seq: int = 8, seed: int = 0) -> dict[str, torch.Tensor]:
-    """Random ids (above the usual special ids) with the last row half padded, so masks matter."""
-    g = torch.Generator().manual_seed(seed)
-    ids = torch.randint(3, vocab_size, (batch, seq), generator=g)
-    mask = torch.ones(batch, seq, dtype=torch.long)
-    mask[-1, seq // 2:] = 0
-    return {"input_ids": ids, "attention_mask": mask}
-
-
 def _output(out) -> torch.Tensor:
     return out.logits if hasattr(out, "logits") else out.last_hidden_state
 
@@ -180,7 +173,7 @@ def _rebuild(cls, config, small: nn.Module) -> nn.Module:
     """``cls(config)`` holding ``small``'s weights, checked to compute what ``small`` computes."""
     model = cls(config).eval()
     model.load_state_dict(small.state_dict(), strict=True)
-    batch = dummy_inputs(small.get_input_embeddings().num_embeddings)
+    batch = dummy_inputs(small)
     with torch.no_grad():
         diff = (_output(model(**batch)) - _output(small(**batch))).abs().max().item()
     if diff > 1e-5:
@@ -234,7 +227,7 @@ def _write_folder(folder: Path, model: nn.Module, stock: bool, tokenizer, sub: S
         tokenizer.save_pretrained(folder)
     sub.to_json(folder / "subnet.json")
     if onnx:
-        from .onnx_export import export_onnx
+        from .onnx import export_onnx
 
         export_onnx(model, folder / "model.onnx")
 

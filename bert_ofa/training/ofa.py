@@ -20,34 +20,19 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
-from glue_tasks.augment_words import UNLABELED
-
-from . import convert as _convert
-from .distill import ATTENTION_LOSSES, DistillConfig, layer_mapping, logit_loss, masked_mse
-from .elastic import make_elastic
-from .extract import extract_subnet
+from ..core import convert as _convert
+from ..core import sampling as _sampling
+from .distill import ATTENTION_LOSSES, DistillConfig, label_loss, layer_mapping, logit_loss, masked_mse
+from ..core.elastic import make_elastic
+from ..core.extract import extract_subnet
 from .schedule import Phase, ProgressiveSchedule, RunConfig
-from .subnet import SubnetConfig
+from ..core.subnet import SubnetConfig
 
 
 def _is_regression(model: nn.Module) -> bool:
     config = getattr(model, "config", None)
     return getattr(config, "problem_type", None) == "regression" or getattr(config, "num_labels", 2) == 1
-
-
-def masked_label_loss(logits: torch.Tensor, labels: torch.Tensor, regression: bool) -> torch.Tensor:
-    """The task loss (cross-entropy, or MSE for regression) over rows whose label is not ``UNLABELED``;
-    0 (still attached to the graph) when no row has one. Computed in float32 with no host sync (no
-    ``.any()``, no boolean indexing), so a GPU step never waits on it."""
-    keep = labels.view(-1) != UNLABELED
-    n = keep.sum().clamp(min=1)
-    if regression:
-        err = (logits.float().view(-1) - labels.float().view(-1)).square()
-        return torch.where(keep, err, torch.zeros_like(err)).sum() / n
-    return F.cross_entropy(logits.float().view(keep.shape[0], -1), labels.long().view(-1),
-                           ignore_index=UNLABELED, reduction="sum") / n
 
 
 def _owns_label_loss(model: nn.Module, labels: torch.Tensor) -> bool:
@@ -143,10 +128,10 @@ class OFA(nn.Module):
         return _convert.get_active_subnet(self.model)
 
     def largest_subnet(self) -> SubnetConfig:
-        return _convert.largest_subnet(self.model)
+        return _sampling.largest_subnet(self.model)
 
     def smallest_subnet(self) -> SubnetConfig:
-        return _convert.smallest_subnet(self.model)
+        return _sampling.smallest_subnet(self.model)
 
     def refresh_teacher(self) -> nn.Module:
         """Make a frozen copy of the supernet's largest subnet, as trained so far, the teacher."""
@@ -199,7 +184,7 @@ class OFA(nn.Module):
         # rows without a label (augmented inputs) learn from the teacher only: the label loss skips them
         student = self.model(**(inputs if own_loss else batch), **extra)
         if own_loss:
-            student["loss"] = masked_label_loss(student.logits, labels, _is_regression(self.model))
+            student["loss"] = label_loss(student.logits, labels, _is_regression(self.model))
         if self.teacher is None:
             self._last = {"student": student, "teacher": None, "mask": batch.get("attention_mask")}
             return student

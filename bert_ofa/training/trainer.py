@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from .checkpoint import find_checkpoint, list_checkpoints, load_checkpoint, load_extra_model, save_checkpoint
 from .ofa import OFA
+from .optim import make_optimizer
 from .runtime import make_accelerator
 
 logger = logging.getLogger(__name__)
@@ -75,16 +76,6 @@ def phase_lr(ofa: OFA, epoch: int, batch: int, steps_per_epoch: int, warmup_rati
     return phase.learning_rate * max(0.0, (total - pos) / max(1, total - warm))
 
 
-def make_optimizer(ofa: OFA, weight_decay: float) -> torch.optim.Optimizer:
-    """AdamW over the student and the distillation projection (never the teacher)."""
-    decay, no_decay = [], []
-    for name, p in ofa.named_parameters():
-        if p.requires_grad:
-            (no_decay if p.dim() < 2 or "LayerNorm" in name or "layer_norm" in name else decay).append(p)
-    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=ofa.schedule.phases[0].learning_rate)
-
-
 def train_ofa(ofa: OFA, train_dataset: Sequence[Any], collate_fn: Callable[[list[Any]], dict[str, torch.Tensor]],
               args: OFATrainingArguments,
               on_phase_end: Callable[[OFA, int], None] | None = None) -> dict[str, Any]:
@@ -93,7 +84,7 @@ def train_ofa(ofa: OFA, train_dataset: Sequence[Any], collate_fn: Callable[[list
     accelerator = make_accelerator(mixed_precision=args.mixed_precision)
     rank, world = accelerator.process_index, accelerator.num_processes
     ofa.to(accelerator.device)
-    optimizer = accelerator.prepare(make_optimizer(ofa, args.weight_decay))
+    optimizer = accelerator.prepare(make_optimizer(ofa, ofa.schedule.phases[0].learning_rate, args.weight_decay))
     params = [p for group in optimizer.param_groups for p in group["params"]]
     if world > 1:  # start from identical weights on every rank
         for p in ofa.model.parameters():

@@ -7,58 +7,13 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Callable
 
-DEMO_ARGS = [  # MiniLM-L6 on MRPC, a few minutes on 2 CPU cores
-    "--task_name", "mrpc", "--output_dir", "outputs/demo_mrpc", "--max_train_samples", "1000",
-    "--max_seq_length", "64", "--teacher_epochs", "2",
-    # the default recipe (r4), shortened: one epoch of width, then two of depth
-    "--n_epochs", "[[1], [3]]", "--importance_samples", "128", "--disable_tqdm", "false",
+DEMO_ARGS = [  # MiniLM-L6 on a slice of a GLUE task with the demo recipe: a few minutes on 2 CPU cores
+    "--recipe", "demo", "--task_name", "mrpc", "--output_dir", "outputs/demo", "--max_train_samples", "1000",
+    "--max_seq_length", "64", "--teacher_epochs", "2", "--importance_samples", "128", "--disable_tqdm", "false",
     "--overwrite_output_dir", "true",  # the demo reruns from scratch
 ]
-
-
-@dataclass
-class EvaluateArguments:
-    """Score a checkpoint, an exported subnet or a supernet directory on a task's dev split(s)."""
-
-    model: str = field(metadata={"help": "Model folder / hub id, or a supernet directory"})
-    task_name: str = field(metadata={"help": "GLUE task (mrpc, stsb, SST-2, ...)"})
-    glue_dir: Optional[str] = None
-    max_seq_length: int = 128
-    batch_size: int = 64
-    max_eval_samples: Optional[int] = None
-    subnet: Optional[str] = field(default=None, metadata={"help": "Supernet only: subnet JSON text or file"})
-    width_mult: Optional[float] = None
-    depth_mult: Optional[float] = None
-    output_file: Optional[str] = field(default=None, metadata={"help": "Also write the metrics as JSON here"})
-
-
-def _evaluate(args: EvaluateArguments) -> dict:
-    from .convert import set_active_subnet, subnet_from_mults
-    from .finetune import evaluate_model
-    from .persist import is_supernet_dir, load_supernet
-    from .subnet import SubnetConfig
-
-    target, tokenizer = args.model, None
-    if is_supernet_dir(args.model):
-        from transformers import AutoTokenizer
-
-        target, tokenizer = load_supernet(args.model), AutoTokenizer.from_pretrained(args.model)
-        if args.subnet:
-            set_active_subnet(target, SubnetConfig.from_json(args.subnet))
-        elif args.width_mult or args.depth_mult:
-            set_active_subnet(target, subnet_from_mults(target, args.width_mult or 1.0, args.depth_mult or 1.0))
-    elif args.subnet or args.width_mult or args.depth_mult:
-        raise ValueError(f"--subnet/--width_mult/--depth_mult need a supernet directory; {args.model} is not one")
-    metrics = evaluate_model(target, args.task_name, args.glue_dir, args.max_seq_length, args.batch_size,
-                             args.max_eval_samples, tokenizer=tokenizer)
-    if args.output_file:
-        from .records import atomic_write_text
-
-        atomic_write_text(args.output_file, json.dumps(metrics, indent=2) + "\n")
-    return metrics
 
 
 def _parse(types: tuple, argv: list[str], defaults: dict | None = None):
@@ -74,31 +29,35 @@ def _recipe_defaults(argv: list[str]) -> dict:
     """``--recipe NAME`` (else the default recipe) as argument defaults, the name included for the record."""
     import argparse
 
-    from .recipes import DEFAULT_RECIPE, recipe_settings
+    from .args import recipe_defaults
+    from .recipes import DEFAULT_RECIPE
 
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--recipe", default=DEFAULT_RECIPE)
-    name = pre.parse_known_args(argv)[0].recipe
-    return {**recipe_settings(name), "recipe": name}
+    return recipe_defaults(pre.parse_known_args(argv)[0].recipe)
 
 
 def cmd_finetune(argv: list[str]) -> dict:
-    from .finetune import FinetuneArguments, GlueDataArguments, finetune
+    from glue_tasks.finetune import FinetuneArguments, finetune
+    from glue_tasks.prepare import GlueDataArguments
 
     args, data = _parse((FinetuneArguments, GlueDataArguments), argv)
     return finetune(args, data)
 
 
 def cmd_evaluate(argv: list[str]) -> dict:
+    from .jobs import EvaluateArguments, run_evaluate
+
     (args,) = _parse((EvaluateArguments,), argv)
-    return _evaluate(args)
+    return run_evaluate(args)
 
 
 def cmd_train(argv: list[str], finetune_teacher: bool = False) -> dict:
     """OFA training; with ``finetune_teacher`` (run_glue_ofa.py) a teacher is fine-tuned when needed."""
-    from .finetune import GlueDataArguments
-    from .pipeline import OFAModelArguments, OFARunArguments, run_pipeline
-    from .trainer import OFATrainingArguments
+    from glue_tasks.prepare import GlueDataArguments
+    from .args import OFAModelArguments, OFARunArguments
+    from .pipeline import run_pipeline
+    from ..training.trainer import OFATrainingArguments
 
     model, data, run, train = _parse((OFAModelArguments, GlueDataArguments, OFARunArguments, OFATrainingArguments),
                                      argv, _recipe_defaults(argv))
@@ -109,21 +68,21 @@ def cmd_train(argv: list[str], finetune_teacher: bool = False) -> dict:
 
 
 def cmd_export(argv: list[str]) -> dict:
-    from .persist import ExportArguments, run_export
+    from .jobs import ExportArguments, run_export
 
     (args,) = _parse((ExportArguments,), argv)
     return {"output_dir": str(run_export(args))}
 
 
 def cmd_search(argv: list[str]) -> dict:
-    from .search import SearchArguments, run_search
+    from .search_job import SearchArguments, run_search
 
     (args,) = _parse((SearchArguments,), argv)
     return run_search(args)
 
 
 def cmd_latency_table(argv: list[str]) -> dict:
-    from .latency import LatencyTableArguments, run_latency_table
+    from .jobs import LatencyTableArguments, run_latency_table
 
     (args,) = _parse((LatencyTableArguments,), argv)
     return run_latency_table(args)

@@ -1,0 +1,1 @@
+"""The application: argument dataclasses, recipes, the run_glue_ofa job, the other jobs, reports, the CLI."""

@@ -1,0 +1,1 @@
+"""Hardware-aware search: latency models, accuracy scoring and predictors, search algorithms."""

@@ -21,4 +21,4 @@ save_file({k: (v.float() if v.is_floating_point() else v) for k, v in weights.it
           "/tmp/minilm/model.safetensors", metadata={"format": "pt"})
 PYEOF
 bash results/run_device_sweep.sh /tmp/minilm results/records/h200 "$BUDGET" 60 > "${OUT:-/tmp}/sweep.log" 2>&1
-grep -E "^== |INFO bert_ofa.pipeline: largest|direct width" "${OUT:-/tmp}/sweep.log" | cut -c1-200
+grep -E "^== |INFO bert_ofa.app.pipeline: largest|direct width" "${OUT:-/tmp}/sweep.log" | cut -c1-200

@@ -111,9 +111,9 @@ class OFARunArguments:
         "help": "Chance that a random subnet has one width for all layers (heads and FFN together)"})
     seed: int = 42
     recipe: Optional[str] = field(default=None, metadata={
-        "help": "A named recipe (default, long, augment, paddleslim, demo; docs/recipes.md) whose settings become the "
-                "defaults of the other options; options given still win. Default r4; results/glue_ofa.md "
-                "measures them"})
+        "help": "A named recipe whose settings become the defaults of the other options (options given still "
+                "win): default, long, augment, paddleslim or demo; r4, r4e2 and r4x are aliases. The command line "
+                "uses 'default' when none is given; docs/recipes.md says what each does and links its evidence"})
 
     def __post_init__(self):
         # the command line applies the recipe's settings (bert_ofa.cli); here the name is checked and recorded

@@ -109,9 +109,18 @@ def run_glue_ofa(argv: list[str] | None = None) -> int:
     """``run_glue_ofa.py``: the whole job; ``--demo`` fills in the built-in default (MiniLM-L6 on MRPC)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if "--demo" in argv:
+    demo = "--demo" in argv
+    if demo:
         argv.remove("--demo")
         argv = DEMO_ARGS + argv  # later options win
     result = cmd_train(argv, finetune_teacher=True)
+    if demo:  # the product at work: one subnet exported, scored and timed against the teacher
+        from glue_tasks import get_task
+
+        from .showcase import export_and_compare, showcase_markdown
+
+        shown = export_and_compare(result["output_dir"])
+        print(showcase_markdown(shown, list(get_task(shown["task"]).metric_names)))
+        result["showcase"] = {k: shown[k] for k in ("folder", "speedup", "metrics")}
     print(json.dumps(result, indent=2, default=str))
     return 0

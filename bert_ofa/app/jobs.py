@@ -69,7 +69,7 @@ def run_evaluate(args: EvaluateArguments) -> dict:
 class ExportArguments:
     """``bert-ofa export``: one subnet of a supernet directory as a standalone model folder."""
 
-    supernet: str = field(metadata={"help": "Supernet directory (written by bert_ofa.persist.save_supernet)"})
+    supernet: str = field(metadata={"help": "Supernet directory (written by bert_ofa.save_supernet)"})
     output_dir: str = field(metadata={"help": "Folder for the exported model (refused if not empty, see --overwrite)"})
     subnet: Optional[str] = field(default=None, metadata={"help": "Subnet JSON text or a subnet.json path"})
     width_mult: Optional[float] = field(default=None, metadata={"help": "Instead of --subnet: heads/FFN multiplier"})

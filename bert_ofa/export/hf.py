@@ -3,7 +3,7 @@
 A subnet is *stock-expressible* when every kept layer has the same heads and FFN width and
 heads x head_dim equals the hidden size: then the stock class of the model (BertFor..., ...)
 loads it with no extra code. Any other subnet is saved as the ``bert_ofa_compact`` type
-(see ``bert_ofa.compact``), whose code travels with the folder.
+(see ``bert_ofa.export.compact``), whose code travels with the folder.
 """
 
 from __future__ import annotations

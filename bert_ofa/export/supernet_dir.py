@@ -59,7 +59,7 @@ def load_supernet(path: str | os.PathLike, auto_class=None) -> nn.Module:
     path = Path(path)
     if not is_supernet_dir(path):
         raise FileNotFoundError(f"{path} is not a supernet directory (needs config.json and {SPACE_FILE}; "
-                                "write one with bert_ofa.persist.save_supernet)")
+                                "write one with bert_ofa.save_supernet)")
     space = SearchSpace.from_dict(json.loads((path / SPACE_FILE).read_text(encoding="utf-8")))
     model = (auto_class or AutoModelForSequenceClassification).from_pretrained(path).eval()
     Convert(space).convert(model)  # raises if the space does not fit this model's shape

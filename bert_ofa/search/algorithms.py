@@ -66,7 +66,7 @@ def make_constraints(model: nn.Module, latency_model: LatencyModel | None = None
     out = []
     if latency_ms is not None:
         if latency_model is None:
-            raise ValueError("latency_ms needs a latency model (bert_ofa.latency.build_latency_model)")
+            raise ValueError("latency_ms needs a latency model (bert_ofa.search.latency.build_latency_model)")
         out.append(Constraint("latency_ms", latency_ms, memoize(latency_model.predict), "ms (predicted)"))
     if max_params is not None:
         out.append(Constraint("max_params", max_params, memoize(lambda s: count_params(model, s)), "parameters"))

@@ -126,7 +126,12 @@ def _relative_latency(model: nn.Module, subnet: SubnetConfig, reference: Callabl
     launch speed), which shows as whole stretches of subnets measured too slow. The
     drift hits both sides of an interleaved pair alike, so the ratio stays put.
     """
-    run = _timer(_extracted(model, subnet, device, dtype), inputs, device)
+    return _relative_latency_of(_timer(_extracted(model, subnet, device, dtype), inputs, device), reference,
+                                warmup, repeats)
+
+
+def _relative_latency_of(run: Callable[[], float], reference: Callable[[], float], warmup: int,
+                         repeats: int) -> tuple[float, list[float]]:
     ratios, ref_times = [], []
     for i in range(warmup + repeats):
         if i % 2 == 0:  # alternate which goes first
@@ -162,6 +167,25 @@ def measure_latencies(model: nn.Module, subnets: Sequence[SubnetConfig], *, batc
             ratios[i], times = _relative_latency(model, subnets[i], run_reference, inputs, dev, dtype, warmup, repeats)
             ref_times += times
     return [r * statistics.median(ref_times) * 1e3 for r in ratios]
+
+
+def compare_latency(reference: nn.Module, model: nn.Module, *, batch_size: int = 1, seq_len: int = 128,
+                    device: str = "cpu", threads: int | None = None, warmup: int = 3,
+                    repeats: int = 20) -> tuple[float, float]:
+    """Milliseconds of ``reference`` and of ``model`` (two plain models, e.g. a teacher and an exported
+    subnet), timed interleaved so that drift in the machine's speed hits both alike.
+
+    Returns:
+        ``(reference ms, model ms)``: the reference's median, and the median ratio times it.
+    """
+    dev = torch.device(device)
+    reference, model = reference.to(dev).eval(), model.to(dev).eval()
+    inputs = dummy_inputs(reference, batch_size, seq_len, pad_last=False, device=dev)
+    with num_threads(threads if dev.type == "cpu" else None):
+        ratio, ref_times = _relative_latency_of(_timer(model, inputs, dev), _timer(reference, inputs, dev),
+                                                warmup, repeats)
+    ref_ms = statistics.median(ref_times) * 1e3
+    return ref_ms, ratio * ref_ms
 
 
 def device_name(device: str) -> str:

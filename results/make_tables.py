@@ -146,10 +146,15 @@ def glue_ofa() -> str | None:
               "Main metric (first listed); OFA minus the reference, in points. Both the OFA subnets and the direct "
               "baseline start from the same fine-tuned teacher; OFA trains every subnet at once, the baseline "
               "trains each shape alone. Rows: the main recipe (the first one measured) and "
-              f"{DEFAULT_RECIPE}, the command line's default (`bert_ofa/recipes.py`); the other recipes, and the "
-              "best over several seeds, are in the per-run tables below and in `glue_ofa_<machine>.md`.", "",
+              f"{DEFAULT_RECIPE}, the command line's default (recipe `default` in `bert_ofa/app/recipes.py`); the "
+              "other recipes, and the best over several seeds, are in the per-run tables below and in "
+              "`glue_ofa_<machine>.md`. The last two columns are settings in which the arms may differ, from "
+              "their records: the direct baseline's weight decay (records before the shared optimizer rule did "
+              "not list it: AdamW's default, 0.01 on every parameter), and the training rows each arm kept out "
+              "for the search.", "",
               "| Task | Recipe | Largest vs teacher | Width 0.5 vs direct | Depth 0.5 vs direct | "
-              "OFA epochs (all subnets) | Direct epochs (per shape) |", "|---|---|---|---|---|---|---|"]
+              "OFA epochs (all subnets) | Direct epochs (per shape) | Direct weight decay | "
+              "Held-out rows (OFA / direct) |", "|---|---|---|---|---|---|---|---|---|"]
     for label, r, dr in targets:
         task, res = get_task(r["task"]), r["results"]
         key = f"eval_{task.metric_names[0]}"
@@ -161,8 +166,12 @@ def glue_ofa() -> str | None:
         n_epochs = r.get("recipe", {}).get("n_epochs")  # JSON text in older records, a list in newer ones
         epochs = (json.loads(n_epochs) if isinstance(n_epochs, str) else n_epochs)[-1][-1] if n_epochs else "-"
         d_epochs = f"{dr['settings']['epochs']:g}" if dr else "-"
+        decay = (f"{dr['settings']['weight_decay']:g}" if "weight_decay" in dr["settings"] else "0.01 (unlisted)"
+                 ) if dr else "-"
+        held = f"{res.get('heldout_examples', 0)} / {dr['settings'].get('search_holdout', 0) if dr else '-'}"
         lines.append(f"| {task.name} | {label} | {(rows['largest'] - res['teacher_metrics'][key]) * 100:+.1f} | "
-                     f"{delta('width 0.5 x depth 1.0')} | {delta('width 1.0 x depth 0.5')} | {epochs} | {d_epochs} |")
+                     f"{delta('width 0.5 x depth 1.0')} | {delta('width 1.0 x depth 0.5')} | {epochs} | {d_epochs} | "
+                     f"{decay} | {held} |")
     for r in records:
         task, res = get_task(r["task"]), r["results"]
         lines += ["", f"## {task.name}: every evaluated subnet", "",
@@ -265,6 +274,8 @@ DATA_DEFAULTS = {"swap_pairs": 0.0, "max_train_samples": None}
 def _teacher_of(record: dict) -> str:
     """The teacher a run or a direct baseline started from (old records name none: the task's default)."""
     path = record.get("teacher") or record.get("results", {}).get("teacher")
+    if path and "outputs/" in path:  # the same folder named from another working directory
+        path = "outputs/" + path.split("outputs/", 1)[1]
     return path or f"outputs/teachers/{record['task']}"
 
 

@@ -23,7 +23,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q tests
 
 demo: $(STAMP)
-	$(BIN)/python run_glue_ofa.py --demo --output_dir outputs/demo_mrpc
+	$(BIN)/python run_glue_ofa.py --demo --output_dir outputs/demo
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_elastic.py

@@ -43,9 +43,10 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
            {**_DEFAULT, "distill_augment": 1}),
     Recipe("paddleslim", "the seed's schedule: largest, width, depth one epoch each; lr 2e-5; hidden states "
            "at 0.1 and logits, no label loss", "to compare with PaddleSlim's OFA", _EXPERIMENTS + "recipes.md", {}),
-    Recipe("demo", "the default, shortened and width-only, for `make demo`", "a first look in minutes",
-           "README.md#quick-start", {**_DEFAULT, "n_epochs": [[1, 2]], "elastic_order": ["width"],
-                                      "dynamic_batch_size": [3], "depth_mult": [1.0]}),
+    Recipe("demo", "the default's width stage alone (widths 0.5 and 0.75, full depth), for `make demo`",
+           "a first look in minutes", "README.md#quick-start",
+           {**_DEFAULT, "n_epochs": [[1, 2]], "elastic_order": ["width"], "dynamic_batch_size": [3],
+            "expand_ratio": [0.5, 0.75], "depth_mult": [1.0]}),
 )}
 # the names the recorded runs used
 ALIASES = {"r4": "default", "r4e2": "long", "r4x": "augment"}

@@ -1,10 +1,11 @@
-"""Shared GLUE fixtures: a small GLUE-layout directory and a tiny random BERT (no hub access)."""
+"""Shared fixtures: a small GLUE-layout directory, and tiny models and tokenizers (from tiny_models.py;
+no hub access). Fixtures named ``shared_*`` are built once per session, for module-scoped setups that only read them."""
 from __future__ import annotations
 
-import string
 from pathlib import Path
 
 import pytest
+import tiny_models
 
 BOM = "\ufeff"
 MRPC_HEADER = "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n"
@@ -87,42 +88,49 @@ def glue_dir(tmp_path: Path) -> Path:
     return write_fake_glue(tmp_path / "glue_data")
 
 
-@pytest.fixture
-def tiny_tokenizer(tmp_path: Path):
-    """Lower-case WordPiece tokenizer over characters and a few words, from a vocab file."""
-    from transformers import BertTokenizerFast
+@pytest.fixture(scope="session")
+def shared_glue_dir(tmp_path_factory) -> Path:
+    """The GLUE directory of ``glue_dir``, once per session: for module-scoped runs that only read it."""
+    return write_fake_glue(tmp_path_factory.mktemp("shared") / "glue_data")
 
-    chars = list(string.ascii_lowercase + string.digits + string.punctuation)
-    words = "the a is cat dog boy man good bad film fun dull very ran sat what who why".split()
-    vocab = list(dict.fromkeys(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars, *(f"##{c}" for c in chars),
-                                *words]))  # "a" is a char and a word
-    # a dict, not vocab_file=: transformers 5 ignores a vocab file here and keeps only the 5 specials
-    tokenizer = BertTokenizerFast(vocab={w: i for i, w in enumerate(vocab)}, do_lower_case=True)
-    assert len(tokenizer) == len(vocab)
-    return tokenizer
+
+@pytest.fixture
+def tiny_tokenizer():
+    """Lower-case WordPiece tokenizer over characters and a few words."""
+    return tiny_models.char_tokenizer()
+
+
+@pytest.fixture
+def word_tokenizer(tmp_path: Path):
+    """A whole-word tokenizer over the tiny models' vocabulary (its vocab file in ``tmp_path``)."""
+    return tiny_models.word_tokenizer(tmp_path)
 
 
 @pytest.fixture
 def tiny_bert(tiny_tokenizer):
     """Factory: ``tiny_bert(num_labels=2)`` -> (random BertForSequenceClassification, tokenizer)."""
-    import torch
-    from transformers import BertConfig, BertForSequenceClassification
-
-    def build(num_labels: int = 2):
-        torch.manual_seed(0)
-        config = BertConfig(vocab_size=len(tiny_tokenizer), hidden_size=32, num_hidden_layers=2,
-                            num_attention_heads=4, intermediate_size=37, max_position_embeddings=128,
-                            num_labels=num_labels)
-        return BertForSequenceClassification(config).eval(), tiny_tokenizer
-
-    return build
+    return lambda num_labels=2: (tiny_models.tiny_bert(tiny_tokenizer, num_labels), tiny_tokenizer)
 
 
 @pytest.fixture
-def tiny_bert_dir(tiny_bert, tmp_path: Path) -> Path:
+def tiny_bert_dir(tiny_tokenizer, tmp_path: Path) -> Path:
     """The tiny 2-label BERT and its tokenizer saved with ``save_pretrained``."""
-    model, tokenizer = tiny_bert()
-    path = tmp_path / "tiny-bert"
-    model.save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
+    return tiny_models.save_tiny_bert(tmp_path / "tiny-bert", tiny_tokenizer)
+
+
+@pytest.fixture(scope="session")
+def shared_tiny_bert_dir(tmp_path_factory) -> Path:
+    """``tiny_bert_dir`` once per session, for module-scoped runs that only read it."""
+    return tiny_models.save_tiny_bert(tmp_path_factory.mktemp("shared") / "tiny-bert", tiny_models.char_tokenizer())
+
+
+@pytest.fixture
+def tiny_encoder_dir(tiny_tokenizer, tmp_path: Path) -> Path:
+    """A bare (not fine-tuned) tiny BERT encoder and its tokenizer."""
+    return tiny_models.save_tiny_encoder(tmp_path / "encoder", tiny_tokenizer)
+
+
+@pytest.fixture(scope="session")
+def shared_tiny_encoder_dir(tmp_path_factory) -> Path:
+    """``tiny_encoder_dir`` once per session, for module-scoped runs that only read it."""
+    return tiny_models.save_tiny_encoder(tmp_path_factory.mktemp("shared") / "encoder", tiny_models.char_tokenizer())

@@ -15,21 +15,40 @@ def _git(root, *args):
                    capture_output=True)
 
 
-def test_git_state_names_the_commit_and_tracked_changes(tmp_path, monkeypatch):
+@pytest.fixture
+def repo(tmp_path, monkeypatch):
+    """A git repository with one commit: (folder, HEAD)."""
     monkeypatch.delenv("BERT_OFA_GIT_COMMIT", raising=False)
     _git(tmp_path, "init", "-q")
     (tmp_path / "a.py").write_text("x = 1\n")
     _git(tmp_path, "add", "a.py")
     _git(tmp_path, "commit", "-qm", "a")
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True, text=True).stdout.strip()
-    assert records.read_git_state(tmp_path) == {"git_commit": head, "git_dirty": False}
-    (tmp_path / "new.py").write_text("")  # untracked files are not the run's code
-    assert records.read_git_state(tmp_path)["git_dirty"] is False
-    (tmp_path / "a.py").write_text("x = 2\n")
-    assert records.read_git_state(tmp_path) == {"git_commit": head, "git_dirty": True}
+    return tmp_path, head
+
+
+def test_git_state_names_the_commit_of_a_clean_tree(repo):
+    root, head = repo
+    assert records.read_git_state(root) == {"git_commit": head, "git_dirty": False}
+    (root / "new.py").write_text("")  # untracked files are not the run's code
+    assert records.read_git_state(root)["git_dirty"] is False
+
+
+def test_git_state_marks_tracked_changes(repo):
+    root, head = repo
+    (root / "a.py").write_text("x = 2\n")
+    assert records.read_git_state(root) == {"git_commit": head, "git_dirty": True}
+
+
+def test_git_state_outside_a_repository(tmp_path, monkeypatch):
+    monkeypatch.delenv("BERT_OFA_GIT_COMMIT", raising=False)
     assert records.read_git_state(tmp_path / "no-such-dir") == {"git_commit": None}
+
+
+def test_git_state_of_a_copied_tree_comes_from_the_environment(repo, monkeypatch):
+    root, _ = repo
     monkeypatch.setenv("BERT_OFA_GIT_COMMIT", "abc123")  # a copied tree (GPU machine) says where it came from
-    assert records.read_git_state(tmp_path) == {"git_commit": "abc123"}
+    assert records.read_git_state(root) == {"git_commit": "abc123"}
 
 
 def test_records_keep_the_commit_read_when_the_run_started(tmp_path, monkeypatch):

@@ -1,4 +1,4 @@
-"""Run by tests/test_finetune.py under torchrun: fine-tune a tiny BERT on 2 CPU processes."""
+"""Run by tests/test_glue_finetune.py under torchrun: fine-tune a tiny BERT on 2 CPU processes."""
 
 import json
 import sys

@@ -1,5 +1,5 @@
-"""Subnet export: stock and compact folders reload with the supernet's logits; loading without
-bert_ofa; pipelines; errors; force_stock; the supernet directory and the CLI hook."""
+"""Subnet export to Hugging Face folders: stock and compact folders reload with the supernet's outputs; loading
+without bert_ofa; pipelines and evaluation loops; errors; force_stock; the model card."""
 
 from __future__ import annotations
 
@@ -11,15 +11,12 @@ import textwrap
 
 import pytest
 import torch
-from tiny_models import ARCHS, VOCAB, output_tensor, tiny_batch, tiny_model
-from transformers import AutoModel, AutoModelForSequenceClassification, BertTokenizerFast, pipeline
+from tiny_models import ARCHS, output_tensor, tiny_batch, tiny_supernet
+from transformers import AutoModel, AutoModelForSequenceClassification, pipeline
 
 import bert_ofa as bo
 from bert_ofa.export.hf import export_subnet, is_stock_expressible, nearest_stock_subnet
-from bert_ofa.app.jobs import ExportArguments, run_export
-from bert_ofa.export.supernet_dir import load_supernet, save_supernet
 
-SPACE = dict(expand_ratio=[0.25, 0.5, 0.75], hidden_size=[16, 24], depth=[2, 3])
 STOCK = bo.SubnetConfig(layers=[0, 2], heads=[3, 3], ffn=[28, 28], hidden=24)  # 3 heads x 8 == 24
 PER_LAYER = bo.SubnetConfig(layers=[0, 1, 3], heads=[1, 3, 2], ffn=[9, 37, 18], hidden=24)
 FEWER_HEADS = bo.SubnetConfig(layers=[0, 1, 2, 3], heads=[2] * 4, ffn=[37] * 4, hidden=32)
@@ -29,10 +26,7 @@ STOCK_FIELDS = {  # config.json fields of the STOCK export, where they differ fr
     "electra": dict(BERT_FIELDS, embedding_size=24),  # unprojected: embeddings follow the hidden size
     "electra-projected": dict(BERT_FIELDS, embedding_size=16),  # projected: the embedding size stays
 }
-
-
-def supernet(arch: str, head: str = "cls"):
-    return bo.Convert(bo.supernet(**SPACE)).convert(tiny_model(arch, head))
+TEXTS = ["good movie great acting", "dull plot", "bad bad movie", "great plot good acting dull"]
 
 
 def supernet_output(model, subnet, batch):
@@ -52,20 +46,18 @@ def export(model, subnet, path, **kwargs):
         return export_subnet(model, subnet, path, **kwargs)
 
 
-def write_tokenizer(tmp_path) -> BertTokenizerFast:
-    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "good", "bad", "movie", "plot", "acting", "great", "dull"]
-    vocab = tmp_path / "vocab.txt"
-    vocab.write_text("\n".join(words + [f"w{i}" for i in range(VOCAB - len(words))]) + "\n")
-    return BertTokenizerFast(vocab=str(vocab))
-
-
 @pytest.mark.parametrize("arch", ARCHS)
-def test_round_trip_stock_and_compact(arch, tmp_path):
-    model = supernet(arch)
+def test_stock_export_reloads_as_the_stock_model(arch, tmp_path):
+    model = tiny_supernet(arch)
     stock_dir = export(model, STOCK, tmp_path / "stock")
     loaded = AutoModelForSequenceClassification.from_pretrained(stock_dir).eval()
     assert type(loaded) is type(model) and type(loaded.config) is type(model.config)
     assert_same(loaded, model, STOCK)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_stock_export_writes_a_stock_config_and_the_subnet(arch, tmp_path):
+    stock_dir = export(tiny_supernet(arch), STOCK, tmp_path / "stock")
     config = json.loads((stock_dir / "config.json").read_text())
     want = STOCK_FIELDS.get(arch, BERT_FIELDS)
     assert {k: config[k] for k in want} == want
@@ -73,28 +65,48 @@ def test_round_trip_stock_and_compact(arch, tmp_path):
     assert bo.SubnetConfig.from_json(stock_dir / "subnet.json") == STOCK
     assert not (stock_dir / "modeling_ofa_compact.py").exists()
 
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_compact_export_reloads_with_the_extracted_weights(arch, tmp_path):
+    model = tiny_supernet(arch)
     compact_dir = export(model, PER_LAYER, tmp_path / "compact")
     loaded = AutoModelForSequenceClassification.from_pretrained(compact_dir).eval()  # registered by bert_ofa
     assert type(loaded).__name__ == "OfaCompactForSequenceClassification"
     assert_same(loaded, model, PER_LAYER)
     assert loaded.state_dict().keys() == bo.extract_subnet(model, PER_LAYER).state_dict().keys()
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_compact_export_writes_its_config_and_code(arch, tmp_path):
+    compact_dir = export(tiny_supernet(arch), PER_LAYER, tmp_path / "compact")
     config = json.loads((compact_dir / "config.json").read_text())
     assert config["model_type"] == "bert_ofa_compact" and config["ofa_subnet"] == PER_LAYER.to_dict()
     assert {"modeling_ofa_compact.py", "configuration_ofa_compact.py"} <= set(os.listdir(compact_dir))
 
 
-def test_fewer_heads_at_full_hidden_is_compact_and_bare_models_export(tmp_path):
-    space = bo.get_search_space(supernet("bert"))
+def test_stock_expressible_subnets():
+    space = bo.get_search_space(tiny_supernet("bert"))
     assert not is_stock_expressible(FEWER_HEADS, space) and is_stock_expressible(STOCK, space)
-    model = supernet("bert")
+
+
+def test_fewer_heads_at_full_hidden_exports_compact(tmp_path):
+    model = tiny_supernet("bert")
     out = export(model, FEWER_HEADS, tmp_path / "cls")
     assert_same(AutoModelForSequenceClassification.from_pretrained(out).eval(), model, FEWER_HEADS)
+
+
+def test_the_bare_encoder_of_a_task_export_loads(tmp_path):
+    model = tiny_supernet("bert")
+    out = export(model, FEWER_HEADS, tmp_path / "cls")
     # the bare encoder of a task export loads too (the task prefix is stripped)
     encoder = AutoModel.from_pretrained(out).eval()
     with torch.no_grad(), bo.active_subnet(model, FEWER_HEADS):
         want = model.bert(**tiny_batch()).last_hidden_state
         assert (encoder(**tiny_batch()).last_hidden_state - want).abs().max() <= 1e-5
-    bare = supernet("roberta", "base")
+
+
+def test_bare_models_export_compact(tmp_path):
+    bare = tiny_supernet("roberta", "base")
     out = export(bare, PER_LAYER, tmp_path / "bare")
     loaded = AutoModel.from_pretrained(out).eval()
     assert type(loaded).__name__ == "OfaCompactModel"
@@ -102,7 +114,7 @@ def test_fewer_heads_at_full_hidden_is_compact_and_bare_models_export(tmp_path):
 
 
 def test_compact_loads_with_remote_code_and_without_bert_ofa(tmp_path):
-    model = supernet("bert")
+    model = tiny_supernet("bert")
     out = export(model, PER_LAYER, tmp_path / "model")
     batch = tiny_batch()
     torch.save(batch, tmp_path / "batch.pt")
@@ -130,34 +142,60 @@ def test_compact_loads_with_remote_code_and_without_bert_ofa(tmp_path):
     assert (got - supernet_output(model, PER_LAYER, batch)).abs().max().item() <= 1e-5
 
 
-def test_pipeline_and_eval_loop_on_exported_models(tmp_path):
-    tokenizer = write_tokenizer(tmp_path)
-    model = supernet("bert")
-    texts = ["good movie great acting", "dull plot", "bad bad movie", "great plot good acting dull"]
-    for name, subnet in (("stock", STOCK), ("compact", PER_LAYER)):
-        out = export_subnet(model, subnet, tmp_path / name, tokenizer)
-        assert (out / "tokenizer.json").exists()
-        classify = pipeline("text-classification", model=str(out), trust_remote_code=name == "compact")
-        enc = tokenizer(texts, padding=True, return_tensors="pt")
-        want = torch.softmax(supernet_output(model, subnet, dict(enc)), -1)
-        got = classify(texts)
-        assert [r["label"] for r in got] == [model.config.id2label[int(i)] for i in want.argmax(-1)]
-        assert [r["score"] for r in got] == pytest.approx(want.max(-1).values.tolist(), abs=1e-5)
-        # a plain evaluation loop over padded batches of two
-        loaded = AutoModelForSequenceClassification.from_pretrained(out).eval()
-        preds = []
-        for i in range(0, len(texts), 2):
-            enc = tokenizer(texts[i:i + 2], padding=True, return_tensors="pt")
-            with torch.no_grad():
-                preds += loaded(**enc).logits.argmax(-1).tolist()
-        assert preds == want.argmax(-1).tolist()
+@pytest.fixture(scope="module")
+def exported_with_tokenizer(tmp_path_factory):
+    """The BERT supernet and its STOCK and PER_LAYER subnets exported with a word tokenizer."""
+    from tiny_models import word_tokenizer
+
+    tmp_path = tmp_path_factory.mktemp("with-tokenizer")
+    tokenizer = word_tokenizer(tmp_path)
+    model = tiny_supernet("bert")
+    subnets = {"stock": STOCK, "compact": PER_LAYER}
+    folders = {name: export_subnet(model, sub, tmp_path / name, tokenizer) for name, sub in subnets.items()}
+    return model, tokenizer, subnets, folders
 
 
-def test_bad_inputs(tmp_path):
-    model = supernet("bert")
+def _softmax(model, tokenizer, subnet):
+    enc = tokenizer(TEXTS, padding=True, return_tensors="pt")
+    return torch.softmax(supernet_output(model, subnet, dict(enc)), -1)
+
+
+@pytest.mark.parametrize("name", ["stock", "compact"])
+def test_export_saves_the_tokenizer(exported_with_tokenizer, name):
+    assert (exported_with_tokenizer[3][name] / "tokenizer.json").exists()
+
+
+@pytest.mark.parametrize("name", ["stock", "compact"])
+def test_text_classification_pipeline_on_exported_models(exported_with_tokenizer, name):
+    model, tokenizer, subnets, folders = exported_with_tokenizer
+    classify = pipeline("text-classification", model=str(folders[name]), trust_remote_code=name == "compact")
+    want = _softmax(model, tokenizer, subnets[name])
+    got = classify(TEXTS)
+    assert [r["label"] for r in got] == [model.config.id2label[int(i)] for i in want.argmax(-1)]
+    assert [r["score"] for r in got] == pytest.approx(want.max(-1).values.tolist(), abs=1e-5)
+
+
+@pytest.mark.parametrize("name", ["stock", "compact"])
+def test_eval_loop_over_padded_batches_on_exported_models(exported_with_tokenizer, name):
+    model, tokenizer, subnets, folders = exported_with_tokenizer
+    want = _softmax(model, tokenizer, subnets[name])
+    loaded = AutoModelForSequenceClassification.from_pretrained(folders[name]).eval()
+    preds = []
+    for i in range(0, len(TEXTS), 2):  # a plain evaluation loop over padded batches of two
+        enc = tokenizer(TEXTS[i:i + 2], padding=True, return_tensors="pt")
+        with torch.no_grad():
+            preds += loaded(**enc).logits.argmax(-1).tolist()
+    assert preds == want.argmax(-1).tolist()
+
+
+def test_subnet_outside_the_space_is_not_exported(tmp_path):
     with pytest.raises(bo.SubnetError, match="heads values"):
-        export_subnet(model, bo.SubnetConfig([0, 2], [5, 5], [37, 37], 32), tmp_path / "outside")
+        export_subnet(tiny_supernet("bert"), bo.SubnetConfig([0, 2], [5, 5], [37, 37], 32), tmp_path / "outside")
     assert not (tmp_path / "outside").exists()
+
+
+def test_a_non_empty_folder_needs_overwrite(tmp_path):
+    model = tiny_supernet("bert")
     out = tmp_path / "taken"
     out.mkdir()
     (out / "keep.txt").write_text("x")
@@ -168,19 +206,22 @@ def test_bad_inputs(tmp_path):
     assert sorted(os.listdir(out)) == ["README.md", "config.json", "model.safetensors", "subnet.json"]
 
 
-def test_force_stock_picks_the_smallest_containing_stock_subnet(tmp_path):
-    model = supernet("bert")
+def test_force_stock_picks_the_smallest_containing_stock_subnet(tmp_path, word_tokenizer):
+    model = tiny_supernet("bert")
     expected = bo.SubnetConfig([0, 1, 3], [3, 3, 3], [37, 37, 37], 24)
     assert nearest_stock_subnet(PER_LAYER, bo.get_search_space(model)) == expected
     with pytest.warns(UserWarning, match="force_stock.*exporting"):
-        out = export_subnet(model, PER_LAYER, tmp_path / "bert", force_stock=True, tokenizer=write_tokenizer(tmp_path))
+        out = export_subnet(model, PER_LAYER, tmp_path / "bert", force_stock=True, tokenizer=word_tokenizer)
     loaded = AutoModelForSequenceClassification.from_pretrained(out).eval()
     assert type(loaded.config).__name__ == "BertConfig"
     assert_same(loaded, model, expected)
     assert bo.SubnetConfig.from_json(out / "subnet.json") == expected
     assert "force_stock" in (out / "README.md").read_text()
+
+
+def test_force_stock_keeps_the_projection_of_projected_electra(tmp_path):
     # projected ELECTRA: hidden 16 == embedding size would drop the projection, so the next pair is used
-    electra = supernet("electra-projected")
+    electra = tiny_supernet("electra-projected")
     small = bo.SubnetConfig([0, 3], [1, 2], [9, 9], 16)
     with pytest.warns(UserWarning):
         out = export_subnet(electra, small, tmp_path / "electra", force_stock=True)
@@ -189,39 +230,10 @@ def test_force_stock_picks_the_smallest_containing_stock_subnet(tmp_path):
 
 
 def test_model_card(tmp_path):
-    model = supernet("bert")
+    model = tiny_supernet("bert")
     info = {"license": "apache-2.0", "task": "SST-2", "metrics": {"accuracy": 0.912}, "latency": {"b1 s128": "3 ms"}}
     card = (export(model, PER_LAYER, tmp_path / "m", card_info=info) / "README.md").read_text()
     ratio = bo.count_flops(model, PER_LAYER) / bo.count_flops(model, bo.largest_subnet(model))
     assert card.startswith("---\nlicense: apache-2.0\n")
     assert f"{ratio:.3f}" in card and "| accuracy | 0.912 |" in card and "| b1 s128 | 3 ms |" in card
     assert "trust_remote_code=True" in card and "[1, 3, 2]" in card
-
-
-def test_supernet_directory_and_run_export(tmp_path):
-    model = supernet("bert")
-    save_supernet(model, tmp_path / "super", tokenizer=write_tokenizer(tmp_path))
-    loaded = load_supernet(tmp_path / "super")
-    assert bo.get_search_space(loaded) == bo.get_search_space(model)
-    batch = tiny_batch()
-    assert torch.equal(supernet_output(loaded, PER_LAYER, batch), supernet_output(model, PER_LAYER, batch))
-    args = ExportArguments(supernet=str(tmp_path / "super"), output_dir=str(tmp_path / "out"),
-                           width_mult=0.5, depth_mult=0.5)
-    out = run_export(args)
-    sub = bo.subnet_from_mults(model, 0.5, 0.5)
-    assert bo.SubnetConfig.from_json(out / "subnet.json") == sub
-    assert (out / "tokenizer.json").exists()  # found in the supernet directory
-    assert_same(AutoModelForSequenceClassification.from_pretrained(out).eval(), model, sub)
-    with pytest.raises(FileNotFoundError, match="not a supernet directory"):
-        load_supernet(tmp_path / "out")
-
-
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(subnet="{}", width_mult=0.5), "not both"),
-    (dict(depth_mult=1.5), "depth_mult must be in"),
-    (dict(push_to_hub=True), "needs hub_model_id"),
-    (dict(dry_run=True), "only apply with push_to_hub"),
-])
-def test_export_arguments_validation(kwargs, match):
-    with pytest.raises(ValueError, match=match):
-        ExportArguments(supernet="s", output_dir="o", **kwargs)

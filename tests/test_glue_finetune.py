@@ -1,4 +1,5 @@
-"""Teacher fine-tuning and evaluation: argument checks, tiny runs on fixtures, one real run."""
+"""Teacher fine-tuning and evaluation (glue_tasks.finetune, glue_tasks.prepare.evaluate_model): argument checks,
+tiny runs on fixtures (one run per task, read by several tests), two processes, one real run."""
 from __future__ import annotations
 
 import json
@@ -21,57 +22,84 @@ def _args(model_dir, out, **kw) -> FinetuneArguments:
     return FinetuneArguments(str(model_dir), str(out), **(defaults | kw))
 
 
-def test_arguments_parse_and_validate():
+def test_arguments_parse():
     parser = HfArgumentParser((FinetuneArguments, GlueDataArguments))
     args, data = parser.parse_args_into_dataclasses(
         ["--model_name_or_path", "m", "--output_dir", "o", "--task_name", "SST-2",
          "--mixed_precision", "bf16", "--do_predict", "--max_train_samples", "10"])
     assert (args.mixed_precision, args.do_predict, args.learning_rate) == ("bf16", True, 2e-5)
     assert (data.task_name, data.max_train_samples, data.max_seq_length) == ("sst2", 10, 128)
-    with pytest.raises(ValueError, match="mixed_precision"):
-        FinetuneArguments("m", "o", mixed_precision="fp8")
-    with pytest.raises(ValueError, match="learning_rate must be > 0"):
-        FinetuneArguments("m", "o", learning_rate=0)
-    with pytest.raises(ValueError, match="warmup_ratio"):
-        FinetuneArguments("m", "o", warmup_ratio=1.5)
-    with pytest.raises(ValueError, match="Valid tasks"):
-        GlueDataArguments("glue")
-    with pytest.raises(ValueError, match="MNLI model"):
-        GlueDataArguments("ax")
-    with pytest.raises(ValueError, match="max_eval_samples must be > 0"):
-        GlueDataArguments("rte", max_eval_samples=0)
+
+
+@pytest.mark.parametrize("kwargs, match", [(dict(mixed_precision="fp8"), "mixed_precision"),
+                                           (dict(learning_rate=0), "learning_rate must be > 0"),
+                                           (dict(warmup_ratio=1.5), "warmup_ratio")])
+def test_finetune_arguments_validate(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        FinetuneArguments("m", "o", **kwargs)
+
+
+@pytest.mark.parametrize("args, kwargs, match", [(("glue",), {}, "Valid tasks"), (("ax",), {}, "MNLI model"),
+                                                 (("rte",), dict(max_eval_samples=0), "max_eval_samples must be > 0")])
+def test_glue_data_arguments_validate(args, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        GlueDataArguments(*args, **kwargs)
 
 
 def _read_tsv(path: Path) -> list[list[str]]:
     return [line.split("\t") for line in path.read_text().splitlines()]
 
 
-@pytest.mark.parametrize("task, extra, submissions, eval_keys", [
-    ("sst2", {"gradient_accumulation_steps": 2}, {"SST-2.tsv": 3}, ["eval_accuracy"]),
-    ("mnli", {}, {"MNLI-m.tsv": 1, "MNLI-mm.tsv": 2, "AX.tsv": 2}, ["eval_accuracy", "eval_accuracy_mm"]),
-    ("stsb", {"num_train_epochs": 1.5, "per_device_train_batch_size": 1},
-     {"STS-B.tsv": 1}, ["eval_pearson", "eval_spearmanr", "eval_combined_score"]),
-])
-def test_finetune_tiny_writes_outputs(glue_dir, tiny_bert_dir, tmp_path, task, extra, submissions, eval_keys):
-    out = tmp_path / "out"
-    args = _args(tiny_bert_dir, out, do_predict=True, ignore_mismatched_sizes=True, **extra)
-    results = finetune(args, GlueDataArguments(task, str(glue_dir)))
+RUNS = {  # task -> (extra arguments, submission files and their rows, eval keys)
+    "sst2": ({"gradient_accumulation_steps": 2}, {"SST-2.tsv": 3}, ["eval_accuracy"]),
+    "mnli": ({}, {"MNLI-m.tsv": 1, "MNLI-mm.tsv": 2, "AX.tsv": 2}, ["eval_accuracy", "eval_accuracy_mm"]),
+    "stsb": ({"num_train_epochs": 1.5, "per_device_train_batch_size": 1},
+             {"STS-B.tsv": 1}, ["eval_pearson", "eval_spearmanr", "eval_combined_score"]),
+}
 
+
+@pytest.fixture(scope="module", params=list(RUNS))
+def tiny_run(request, shared_glue_dir, shared_tiny_bert_dir, tmp_path_factory):
+    """A tiny fine-tune with --do_predict on each task: (task, output folder, results, glue dir)."""
+    task = request.param
+    out = tmp_path_factory.mktemp(f"finetune-{task}") / "out"
+    args = _args(shared_tiny_bert_dir, out, do_predict=True, ignore_mismatched_sizes=True, **RUNS[task][0])
+    results = finetune(args, GlueDataArguments(task, str(shared_glue_dir)))
+    return task, out, results, shared_glue_dir
+
+
+def test_finetune_saves_the_model_and_tokenizer(tiny_run):
+    _, out, _, _ = tiny_run
     assert (out / "model.safetensors").is_file() and (out / "config.json").is_file()
     assert (out / "tokenizer_config.json").is_file()
+
+
+def test_finetune_config_names_the_labels(tiny_run):
+    task, out, _, _ = tiny_run
     config = json.loads((out / "config.json").read_text())
     if task == "stsb":
         assert config["problem_type"] == "regression" and len(config["id2label"]) == 1
     else:
         assert list(config["id2label"].values()) == list(get_task(task).label_names)
+
+
+def test_finetune_writes_the_eval_results(tiny_run):
+    task, out, results, _ = tiny_run
     eval_results = json.loads((out / "eval_results.json").read_text())
-    assert set(eval_keys) <= set(eval_results) and "eval_loss" in eval_results
+    assert set(RUNS[task][2]) <= set(eval_results) and "eval_loss" in eval_results
     assert eval_results == {k: v for k, v in results.items() if k.startswith("eval_")}
+
+
+def test_finetune_writes_the_train_results(tiny_run):
+    task, out, _, _ = tiny_run
     train_results = json.loads((out / "train_results.json").read_text())
     assert len(train_results["epoch_train_time_s"]) == len(train_results["history"]) == 2
     assert train_results["train_steps"] == {"sst2": 2, "mnli": 2, "stsb": 3}[task]
 
-    for name, rows in submissions.items():
+
+def test_finetune_writes_the_submission_files(tiny_run):
+    task, out, _, _ = tiny_run
+    for name, rows in RUNS[task][1].items():
         table = _read_tsv(out / name)
         assert table[0] == ["index", "prediction"] and len(table) == rows + 1
         assert [r[0] for r in table[1:]] == [str(i) for i in range(rows)]
@@ -81,7 +109,10 @@ def test_finetune_tiny_writes_outputs(glue_dir, tiny_bert_dir, tmp_path, task, e
             else:
                 assert pred in ("negative", "positive", "entailment", "neutral", "contradiction")
 
-    # Scoring the saved checkpoint reproduces the metrics of the run exactly.
+
+def test_scoring_the_saved_checkpoint_reproduces_the_run(tiny_run):
+    task, out, _, glue_dir = tiny_run
+    eval_results = json.loads((out / "eval_results.json").read_text())
     assert evaluate_model(out, task, glue_dir=str(glue_dir), batch_size=3) == eval_results
 
 
@@ -105,16 +136,34 @@ class _LogitsOnly(torch.nn.Module):
         return SimpleNamespace(logits=out.logits)
 
 
-def test_evaluate_model_in_memory_and_generic_module(glue_dir, tiny_bert, tiny_bert_dir):
+@pytest.fixture
+def rte_from_path(glue_dir, tiny_bert_dir):
+    return evaluate_model(tiny_bert_dir, "rte", glue_dir=str(glue_dir))
+
+
+def test_evaluate_model_from_a_folder(rte_from_path):
+    assert set(rte_from_path) == {"eval_accuracy", "eval_loss", "eval_samples", "eval_top_class_share"}
+    assert rte_from_path["eval_samples"] == 2 and rte_from_path["eval_top_class_share"] in (0.5, 1.0)
+
+
+def test_evaluate_model_in_memory_matches_the_folder(rte_from_path, glue_dir, tiny_bert):
     model, tokenizer = tiny_bert()
-    from_path = evaluate_model(tiny_bert_dir, "rte", glue_dir=str(glue_dir))
-    assert set(from_path) == {"eval_accuracy", "eval_loss", "eval_samples", "eval_top_class_share"}
-    assert from_path["eval_samples"] == 2 and from_path["eval_top_class_share"] in (0.5, 1.0)
-    assert evaluate_model(model, "rte", glue_dir=str(glue_dir), tokenizer=tokenizer) == from_path
-    assert evaluate_model(_LogitsOnly(model), "RTE", glue_dir=str(glue_dir), tokenizer=tokenizer) == from_path
-    mnli = evaluate_model(tiny_bert(3)[0], "mnli", glue_dir=str(glue_dir), tokenizer=tokenizer,
-                          max_eval_samples=1)
+    assert evaluate_model(model, "rte", glue_dir=str(glue_dir), tokenizer=tokenizer) == rte_from_path
+
+
+def test_evaluate_model_of_a_generic_module(rte_from_path, glue_dir, tiny_bert):
+    model, tokenizer = tiny_bert()
+    assert evaluate_model(_LogitsOnly(model), "RTE", glue_dir=str(glue_dir), tokenizer=tokenizer) == rte_from_path
+
+
+def test_evaluate_model_on_both_mnli_dev_sets(glue_dir, tiny_bert):
+    model, tokenizer = tiny_bert(3)
+    mnli = evaluate_model(model, "mnli", glue_dir=str(glue_dir), tokenizer=tokenizer, max_eval_samples=1)
     assert mnli["eval_samples"] == mnli["eval_samples_mm"] == 1
+
+
+def test_evaluate_model_errors(glue_dir, tiny_bert):
+    model, tokenizer = tiny_bert()
     with pytest.raises(ValueError, match="tokenizer"):
         evaluate_model(model, "rte", glue_dir=str(glue_dir))
     with pytest.raises(ValueError, match="no labeled dev split"):

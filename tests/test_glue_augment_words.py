@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from tiny_models import tiny_model
+from tiny_models import HALF_WIDTH, convert, tiny_model
 
 import bert_ofa as bo
 from bert_ofa import OFA, DistillConfig, RunConfig
@@ -84,7 +84,7 @@ def test_distill_augmented_appends_label_free_copies_drawn_per_epoch():
         view[len(view)]
 
 
-def test_distill_augmented_passes_the_epoch_on_and_checks_its_settings():
+def test_distill_augmented_passes_the_epoch_on():
     rows = _rows()
     nb = WordNeighbours(_embeddings(), TOKENS, range(len(TOKENS)), k=2)
     swapped = SwappedPairs(rows, rows.map(lambda r: {"label": 1 - r["label"]}), prob=0.5, seed=1)
@@ -94,12 +94,20 @@ def test_distill_augmented_passes_the_epoch_on_and_checks_its_settings():
     assert not np.array_equal(swapped.is_swapped, ref.is_swapped)
     ref.set_epoch(3)
     assert np.array_equal(swapped.is_swapped, ref.is_swapped)  # the orders of epoch 3
+
+
+def test_distill_augmented_checks_its_settings():
+    rows = _rows()
+    nb = WordNeighbours(_embeddings(), TOKENS, range(len(TOKENS)), k=2)
     with pytest.raises(ValueError, match="copies must be >= 1"):
         DistillAugmented(rows, nb, copies=0)
     with pytest.raises(ValueError, match=r"prob .* must be in \[0, 1\]"):
         DistillAugmented(rows, nb, prob=-0.1)
     with pytest.raises(ValueError, match="needs a WordNeighbours table"):
         DistillAugmented(rows, None, prob=0.3)
+
+
+def test_augment_arguments_are_checked():
     with pytest.raises(ValueError, match="distill_augment must be >= 0"):
         OFAModelArguments(model_name_or_path="m", distill_augment=-1)
     with pytest.raises(ValueError, match=r"augment_word_prob in \[0, 1\]"):
@@ -133,7 +141,7 @@ def test_label_loss_skips_unlabeled_rows(regression):
 
 def test_ofa_label_loss_ignores_augmented_rows_and_distils_all():
     teacher = tiny_model("bert")
-    student = bo.Convert(bo.supernet(expand_ratio=[0.5])).convert(copy.deepcopy(teacher))
+    student = convert(copy.deepcopy(teacher), HALF_WIDTH)
     ofa = OFA(student, RunConfig(n_epochs=[[1], [2]]), DistillConfig(teacher_model=teacher, lambda_label=1.0))
     ofa.set_epoch(1)
     ofa.set_active_subnet(bo.subnet_from_mults(student, 0.5, 1.0))
@@ -159,7 +167,7 @@ def test_ofa_label_loss_matches_the_models_own(problem):
               "multi_label_classification": torch.tensor([[1.0, 0, 1], [0, 0, 1], [1, 1, 0], [0, 1, 0]])}[problem]
     torch.manual_seed(1)
     want = model(**batch, labels=labels).loss
-    ofa = OFA(bo.Convert(bo.supernet(expand_ratio=[0.5])).convert(model), RunConfig(n_epochs=[[1], [2]]))
+    ofa = OFA(convert(model, HALF_WIDTH), RunConfig(n_epochs=[[1], [2]]))
     torch.manual_seed(1)  # the same dropout masks
     out = ofa(**batch, labels=labels)
     assert torch.allclose(out.loss, want, rtol=1e-6, atol=0)

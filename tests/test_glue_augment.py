@@ -100,7 +100,7 @@ class _EpochLog(list):
 
 
 def test_trainer_tells_the_dataset_each_epoch(tmp_path):
-    from test_ofa_training import collate, make_ofa, toy_data
+    from tiny_models import collate, make_ofa, toy_data
 
     data = _EpochLog(toy_data(16))
     ofa = make_ofa(RunConfig(train_batch_size=8, n_epochs=[[1], [2], [3], [4]]))

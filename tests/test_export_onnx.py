@@ -7,15 +7,12 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from tiny_models import tiny_batch, tiny_model
+from tiny_models import tiny_batch, tiny_supernet
 
 import bert_ofa as bo
 from bert_ofa.export.hf import export_subnet
 
 ort = pytest.importorskip("onnxruntime")
-
-SPACE = dict(expand_ratio=[0.25, 0.5, 0.75], hidden_size=[16, 24], depth=[2, 3])
-
 
 def run_onnx(path, batch: dict) -> np.ndarray:
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -27,7 +24,7 @@ def run_onnx(path, batch: dict) -> np.ndarray:
     ("distilbert", bo.SubnetConfig([0, 1, 3], [1, 3, 2], [9, 37, 18], 24), ["input_ids", "attention_mask"]),
 ])
 def test_onnx_matches_pytorch_at_two_sizes(arch, subnet, inputs, tmp_path):
-    model = bo.Convert(bo.supernet(**SPACE)).convert(tiny_model(arch))
+    model = tiny_supernet(arch)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # no tokenizer
         out = export_subnet(model, subnet, tmp_path / arch, onnx=True)

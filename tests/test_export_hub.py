@@ -6,7 +6,7 @@ import warnings
 
 import pytest
 from huggingface_hub import HfApi
-from tiny_models import tiny_model
+from tiny_models import HALF_WIDTH, tiny_supernet
 
 import bert_ofa as bo
 from bert_ofa.export.hf import export_subnet
@@ -19,7 +19,7 @@ SUBNET = bo.SubnetConfig(layers=[0, 1, 3], heads=[1, 3, 2], ffn=[9, 37, 18], hid
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    model = bo.Convert(bo.supernet(expand_ratio=[0.25, 0.5, 0.75], depth=[3])).convert(tiny_model("bert"))
+    model = tiny_supernet("bert", space=dict(expand_ratio=[0.25, 0.5, 0.75], depth=[3]))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # no tokenizer
         return export_subnet(model, SUBNET, tmp_path_factory.mktemp("hub") / "model")
@@ -93,7 +93,7 @@ def test_push_to_hub_bad_input(exported, tmp_path, hub):
 
 
 def test_run_export_pushes_with_the_cli_arguments(tmp_path, hub):
-    model = bo.Convert(bo.supernet(expand_ratio=[0.5])).convert(tiny_model("distilbert"))
+    model = tiny_supernet("distilbert", space=HALF_WIDTH)
     save_supernet(model, tmp_path / "super")
     args = ExportArguments(supernet=str(tmp_path / "super"), output_dir=str(tmp_path / "out"), width_mult=0.5,
                            push_to_hub=True, hub_model_id="someone/distil-half", private=True)

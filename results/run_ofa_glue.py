@@ -114,9 +114,9 @@ def build_args(recipe_arg: str, teacher: str, task: str, max_seq_length: int, se
     listed = resolve_recipe(recipe_arg)
     settings = {**SPACE, **listed}
     data = {k: settings.pop(k) for k in DATA if k in settings}
-    model_args, run_args, _ = recipe_arguments("paddleslim", model_name_or_path=teacher, teacher_model=teacher,
-                                               seed=seed, **cli_values(settings))
-    run_args.recipe = None  # a variant, not a library recipe: the record lists its settings instead
+    # a variant, not a library recipe: no recipe name; the record lists its settings instead
+    model_args, run_args, _ = recipe_arguments(None, model_name_or_path=teacher, teacher_model=teacher, seed=seed,
+                                               **cli_values(settings))
     data_args = GlueDataArguments(task_name=task, max_seq_length=max_seq_length, **data)
     return model_args, data_args, run_args, listed
 

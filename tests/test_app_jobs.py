@@ -4,25 +4,12 @@ directory with its tokenizer."""
 from __future__ import annotations
 
 import pytest
-import torch
-from tiny_models import output_tensor, tiny_batch, tiny_supernet
+from tiny_models import assert_same, tiny_supernet
 from transformers import AutoModelForSequenceClassification
 
 import bert_ofa as bo
 from bert_ofa.app.jobs import ExportArguments, run_export
 from bert_ofa.export.supernet_dir import save_supernet
-
-
-def supernet_output(model, subnet, batch):
-    with torch.no_grad(), bo.active_subnet(model, subnet):
-        return output_tensor(model(**batch))
-
-
-def assert_same(loaded, model, subnet, batch=None):
-    batch = batch or tiny_batch()
-    with torch.no_grad():
-        got = output_tensor(loaded(**batch))
-    assert (got - supernet_output(model, subnet, batch)).abs().max().item() <= 1e-5
 
 
 @pytest.fixture

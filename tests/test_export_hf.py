@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 import torch
-from tiny_models import ARCHS, output_tensor, tiny_batch, tiny_supernet
+from tiny_models import ARCHS, assert_same, supernet_output, tiny_batch, tiny_supernet
 from transformers import AutoModel, AutoModelForSequenceClassification, pipeline
 
 import bert_ofa as bo
@@ -27,18 +27,6 @@ STOCK_FIELDS = {  # config.json fields of the STOCK export, where they differ fr
     "electra-projected": dict(BERT_FIELDS, embedding_size=16),  # projected: the embedding size stays
 }
 TEXTS = ["good movie great acting", "dull plot", "bad bad movie", "great plot good acting dull"]
-
-
-def supernet_output(model, subnet, batch):
-    with torch.no_grad(), bo.active_subnet(model, subnet):
-        return output_tensor(model(**batch))
-
-
-def assert_same(loaded, model, subnet, batch=None):
-    batch = batch or tiny_batch()
-    with torch.no_grad():
-        got = output_tensor(loaded(**batch))
-    assert (got - supernet_output(model, subnet, batch)).abs().max().item() <= 1e-5
 
 
 def export(model, subnet, path, **kwargs):

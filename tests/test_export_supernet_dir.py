@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tiny_models import output_tensor, tiny_batch, tiny_supernet
+from tiny_models import supernet_output, tiny_batch, tiny_supernet
 
 import bert_ofa as bo
 from bert_ofa.export.hf import export_subnet
 from bert_ofa.export.supernet_dir import load_supernet, save_supernet
 
 PER_LAYER = bo.SubnetConfig(layers=[0, 1, 3], heads=[1, 3, 2], ffn=[9, 37, 18], hidden=24)
-
-
-def supernet_output(model, subnet, batch):
-    with torch.no_grad(), bo.active_subnet(model, subnet):
-        return output_tensor(model(**batch))
 
 
 def test_supernet_directory_round_trip(tmp_path, word_tokenizer):

@@ -190,3 +190,19 @@ def save_tiny_encoder(path: Path, tokenizer) -> Path:
     BertModel(config).save_pretrained(path)
     tokenizer.save_pretrained(path)
     return Path(path)
+
+
+def supernet_output(model, subnet, batch):
+    """The supernet's output tensor with ``subnet`` active (the reference an export must reproduce)."""
+    import bert_ofa as bo
+
+    with torch.no_grad(), bo.active_subnet(model, subnet):
+        return output_tensor(model(**batch))
+
+
+def assert_same(loaded, model, subnet, batch=None):
+    """``loaded`` (an exported model) computes what ``model`` computes with ``subnet`` active, to 1e-5."""
+    batch = batch or tiny_batch()
+    with torch.no_grad():
+        got = output_tensor(loaded(**batch))
+    assert (got - supernet_output(model, subnet, batch)).abs().max().item() <= 1e-5

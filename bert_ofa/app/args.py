@@ -145,14 +145,15 @@ def recipe_defaults(name: str) -> dict[str, Any]:
     return {**cli_values(recipe_settings(name)), "recipe": get_recipe(name).name}
 
 
-def recipe_arguments(name: str, **overrides: Any) -> tuple[OFAModelArguments, OFARunArguments, dict[str, Any]]:
-    """The typed arguments of recipe ``name`` with ``overrides`` on top (the same the CLI builds).
+def recipe_arguments(name: str | None, **overrides: Any) -> tuple[OFAModelArguments, OFARunArguments, dict[str, Any]]:
+    """The typed arguments of recipe ``name`` with ``overrides`` on top (the same the CLI builds); ``None``:
+    no recipe, the argument classes' defaults (an experiment that lists its own settings).
 
     Returns:
         ``(model args, run args, data settings)``; data settings are ``GlueDataArguments`` /
         augmentation fields the recipe sets, for the data pipeline.
     """
-    values = {**recipe_defaults(name), **overrides}
+    values = {**(recipe_defaults(name) if name is not None else {}), **overrides}
     run_fields = set(OFARunArguments.__dataclass_fields__)
     model_fields = set(OFAModelArguments.__dataclass_fields__)
     unknown = set(values) - run_fields - model_fields - set(DATA_KEYS)
